@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for the hposerve.v1 API. Do not edit."""

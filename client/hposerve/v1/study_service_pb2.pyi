@@ -1,0 +1,311 @@
+import datetime
+
+from google.protobuf import empty_pb2 as _empty_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from hposerve.v1 import specs_pb2 as _specs_pb2
+from hposerve.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Parameter(_message.Message):
+    __slots__ = ("name", "value", "distribution")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    value: _types_pb2.Value
+    distribution: _types_pb2.Distribution
+    def __init__(self, name: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.Value, _Mapping]] = ..., distribution: _Optional[_Union[_types_pb2.Distribution, _Mapping]] = ...) -> None: ...
+
+class IntermediateValue(_message.Message):
+    __slots__ = ("step", "value")
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    step: int
+    value: float
+    def __init__(self, step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
+
+class Study(_message.Message):
+    __slots__ = ("name", "directions", "sampler", "pruner", "options", "create_time", "trial_count", "complete_trial_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIONS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    PRUNER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TRIAL_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    directions: _containers.RepeatedScalarFieldContainer[_types_pb2.Direction]
+    sampler: _specs_pb2.SamplerSpec
+    pruner: _specs_pb2.PrunerSpec
+    options: StudyOptions
+    create_time: _timestamp_pb2.Timestamp
+    trial_count: int
+    complete_trial_count: int
+    def __init__(self, name: _Optional[str] = ..., directions: _Optional[_Iterable[_Union[_types_pb2.Direction, str]]] = ..., sampler: _Optional[_Union[_specs_pb2.SamplerSpec, _Mapping]] = ..., pruner: _Optional[_Union[_specs_pb2.PrunerSpec, _Mapping]] = ..., options: _Optional[_Union[StudyOptions, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_count: _Optional[int] = ..., complete_trial_count: _Optional[int] = ...) -> None: ...
+
+class StudyOptions(_message.Message):
+    __slots__ = ("lease_seconds", "retry_expired_trials", "max_retries")
+    LEASE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_EXPIRED_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    lease_seconds: float
+    retry_expired_trials: bool
+    max_retries: int
+    def __init__(self, lease_seconds: _Optional[float] = ..., retry_expired_trials: _Optional[bool] = ..., max_retries: _Optional[int] = ...) -> None: ...
+
+class Trial(_message.Message):
+    __slots__ = ("name", "number", "state", "values", "params", "intermediate_values", "user_attrs", "start_time", "complete_time", "lease_expire_time")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
+    LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    number: int
+    state: _types_pb2.TrialState
+    values: _containers.RepeatedScalarFieldContainer[float]
+    params: _containers.RepeatedCompositeFieldContainer[Parameter]
+    intermediate_values: _containers.RepeatedCompositeFieldContainer[IntermediateValue]
+    user_attrs: _struct_pb2.Struct
+    start_time: _timestamp_pb2.Timestamp
+    complete_time: _timestamp_pb2.Timestamp
+    lease_expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateStudyRequest(_message.Message):
+    __slots__ = ("parent", "study_id", "directions", "sampler", "pruner", "options", "load_if_exists", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    STUDY_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIONS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLER_FIELD_NUMBER: _ClassVar[int]
+    PRUNER_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    LOAD_IF_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    study_id: str
+    directions: _containers.RepeatedScalarFieldContainer[_types_pb2.Direction]
+    sampler: _specs_pb2.SamplerSpec
+    pruner: _specs_pb2.PrunerSpec
+    options: StudyOptions
+    load_if_exists: bool
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., study_id: _Optional[str] = ..., directions: _Optional[_Iterable[_Union[_types_pb2.Direction, str]]] = ..., sampler: _Optional[_Union[_specs_pb2.SamplerSpec, _Mapping]] = ..., pruner: _Optional[_Union[_specs_pb2.PrunerSpec, _Mapping]] = ..., options: _Optional[_Union[StudyOptions, _Mapping]] = ..., load_if_exists: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetStudyRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListStudiesRequest(_message.Message):
+    __slots__ = ("parent", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListStudiesResponse(_message.Message):
+    __slots__ = ("studies", "next_page_token")
+    STUDIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    studies: _containers.RepeatedCompositeFieldContainer[Study]
+    next_page_token: str
+    def __init__(self, studies: _Optional[_Iterable[_Union[Study, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DeleteStudyRequest(_message.Message):
+    __slots__ = ("name", "request_id")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    request_id: str
+    def __init__(self, name: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AskTrialsRequest(_message.Message):
+    __slots__ = ("parent", "search_space", "count", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    SEARCH_SPACE_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    search_space: _containers.RepeatedCompositeFieldContainer[_types_pb2.ParameterSpec]
+    count: int
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., search_space: _Optional[_Iterable[_Union[_types_pb2.ParameterSpec, _Mapping]]] = ..., count: _Optional[int] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AskTrialsResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class SuggestParameterRequest(_message.Message):
+    __slots__ = ("trial", "parameter", "request_id")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    parameter: _types_pb2.ParameterSpec
+    request_id: str
+    def __init__(self, trial: _Optional[str] = ..., parameter: _Optional[_Union[_types_pb2.ParameterSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SuggestParameterResponse(_message.Message):
+    __slots__ = ("value",)
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    value: _types_pb2.Value
+    def __init__(self, value: _Optional[_Union[_types_pb2.Value, _Mapping]] = ...) -> None: ...
+
+class ReportIntermediateValueRequest(_message.Message):
+    __slots__ = ("trial", "step", "value", "request_id")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    step: int
+    value: float
+    request_id: str
+    def __init__(self, trial: _Optional[str] = ..., step: _Optional[int] = ..., value: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class ReportIntermediateValueResponse(_message.Message):
+    __slots__ = ("should_prune",)
+    SHOULD_PRUNE_FIELD_NUMBER: _ClassVar[int]
+    should_prune: bool
+    def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
+
+class ShouldPruneRequest(_message.Message):
+    __slots__ = ("trial",)
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    def __init__(self, trial: _Optional[str] = ...) -> None: ...
+
+class ShouldPruneResponse(_message.Message):
+    __slots__ = ("should_prune",)
+    SHOULD_PRUNE_FIELD_NUMBER: _ClassVar[int]
+    should_prune: bool
+    def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
+
+class TellTrialRequest(_message.Message):
+    __slots__ = ("trial", "state", "values", "request_id")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    state: _types_pb2.TrialState
+    values: _containers.RepeatedScalarFieldContainer[float]
+    request_id: str
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, trials: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HeartbeatResponse(_message.Message):
+    __slots__ = ("leases",)
+    LEASES_FIELD_NUMBER: _ClassVar[int]
+    leases: _containers.RepeatedCompositeFieldContainer[LeaseStatus]
+    def __init__(self, leases: _Optional[_Iterable[_Union[LeaseStatus, _Mapping]]] = ...) -> None: ...
+
+class LeaseStatus(_message.Message):
+    __slots__ = ("trial", "running", "expire_time")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    running: bool
+    expire_time: _timestamp_pb2.Timestamp
+    def __init__(self, trial: _Optional[str] = ..., running: _Optional[bool] = ..., expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetTrialRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class ListTrialsRequest(_message.Message):
+    __slots__ = ("parent", "states", "page_size", "page_token")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    states: _containers.RepeatedScalarFieldContainer[_types_pb2.TrialState]
+    page_size: int
+    page_token: str
+    def __init__(self, parent: _Optional[str] = ..., states: _Optional[_Iterable[_Union[_types_pb2.TrialState, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTrialsResponse(_message.Message):
+    __slots__ = ("trials", "next_page_token")
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    next_page_token: str
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class EnqueueTrialRequest(_message.Message):
+    __slots__ = ("parent", "params", "user_attrs", "skip_if_exists", "request_id")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _types_pb2.Value
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_types_pb2.Value, _Mapping]] = ...) -> None: ...
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    SKIP_IF_EXISTS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    params: _containers.MessageMap[str, _types_pb2.Value]
+    user_attrs: _struct_pb2.Struct
+    skip_if_exists: bool
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., params: _Optional[_Mapping[str, _types_pb2.Value]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., skip_if_exists: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SetTrialUserAttributesRequest(_message.Message):
+    __slots__ = ("trial", "user_attrs", "request_id")
+    TRIAL_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    trial: str
+    user_attrs: _struct_pb2.Struct
+    request_id: str
+    def __init__(self, trial: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetBestTrialRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class GetParetoFrontRequest(_message.Message):
+    __slots__ = ("parent",)
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    def __init__(self, parent: _Optional[str] = ...) -> None: ...
+
+class GetParetoFrontResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
