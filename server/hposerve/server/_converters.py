@@ -1,0 +1,275 @@
+"""Proto <-> domain values: resource names, distributions, trials, studies, page tokens.
+
+Every ``*_from_proto`` validates and raises ``InvalidArgument`` naming the field at fault.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from hposerve.server._exceptions import InvalidArgument
+from hposerve.server._specs import value_from_proto, value_to_proto
+from hposerve.server._studies import StudyInfo, StudyOptions, StudyRef, TrialRecord, TrialRef
+from hposerve.v1 import study_service_pb2 as pb
+from hposerve.v1 import types_pb2
+
+_STUDY_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)$")
+_TRIAL_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)/trials/(\d{1,18})$")
+_NAMESPACE_NAME = re.compile(r"^namespaces/([^/]+)$")
+
+# -- resource names --------------------------------------------------------------------------
+
+
+def namespace_from_name(name: str, field: str = "parent") -> str:
+    m = _NAMESPACE_NAME.match(name)
+    if not m:
+        raise InvalidArgument(f"{field} must look like namespaces/NAMESPACE, got {name!r}", field=field)
+    return m.group(1)
+
+
+def study_ref_from_name(name: str, field: str = "name") -> StudyRef:
+    m = _STUDY_NAME.match(name)
+    if not m:
+        raise InvalidArgument(
+            f"{field} must look like namespaces/NAMESPACE/studies/STUDY, got {name!r}", field=field
+        )
+    return StudyRef(m.group(1), m.group(2))
+
+
+def trial_ref_from_name(name: str, field: str = "trial") -> TrialRef:
+    m = _TRIAL_NAME.match(name)
+    if not m:
+        raise InvalidArgument(
+            f"{field} must look like namespaces/NAMESPACE/studies/STUDY/trials/NUMBER, "
+            f"got {name!r}",
+            field=field,
+        )
+    return TrialRef(StudyRef(m.group(1), m.group(2)), int(m.group(3)))
+
+
+# -- enums -----------------------------------------------------------------------------------
+
+_DIRECTIONS = {
+    types_pb2.MINIMIZE: StudyDirection.MINIMIZE,
+    types_pb2.MAXIMIZE: StudyDirection.MAXIMIZE,
+}
+_STATES = {
+    types_pb2.RUNNING: TrialState.RUNNING,
+    types_pb2.COMPLETE: TrialState.COMPLETE,
+    types_pb2.PRUNED: TrialState.PRUNED,
+    types_pb2.FAILED: TrialState.FAIL,
+    types_pb2.WAITING: TrialState.WAITING,
+}
+_STATES_TO_PROTO = {v: k for k, v in _STATES.items()}
+_DIRECTIONS_TO_PROTO = {v: k for k, v in _DIRECTIONS.items()}
+
+
+def directions_from_proto(directions: Any) -> list[StudyDirection]:
+    try:
+        return [_DIRECTIONS[d] for d in directions]
+    except KeyError:
+        raise InvalidArgument(
+            "each direction must be MINIMIZE or MAXIMIZE", field="directions"
+        ) from None
+
+
+def state_from_proto(state: int, field: str = "state") -> TrialState:
+    try:
+        return _STATES[state]
+    except KeyError:
+        raise InvalidArgument(
+            f"unknown trial state {state}; use RUNNING, COMPLETE, PRUNED, FAILED or WAITING",
+            field=field,
+        ) from None
+
+
+# -- distributions and values ----------------------------------------------------------------
+
+
+def distribution_from_proto(d: types_pb2.Distribution, field: str) -> BaseDistribution:
+    """Builds an Optuna distribution, refusing what Optuna would refuse (and NaN, inf)."""
+    kind = d.WhichOneof("kind")
+    try:
+        if kind == "float":
+            f = d.float
+            step = f.step if f.HasField("step") else None
+            for bound in (f.low, f.high, step):
+                if bound is not None and not math.isfinite(bound):
+                    raise ValueError(f"bounds and step must be finite numbers, got {bound}")
+            return FloatDistribution(f.low, f.high, log=f.log, step=step)
+        if kind == "int":
+            i = d.int
+            return IntDistribution(i.low, i.high, log=i.log, step=i.step if i.HasField("step") else 1)
+        if kind == "categorical":
+            choices = tuple(
+                value_from_proto(c, field=f"{field}.choices") for c in d.categorical.choices
+            )
+            return CategoricalDistribution(choices)
+    except ValueError as e:
+        raise InvalidArgument(f"invalid distribution for {field}: {e}", field=field) from None
+    raise InvalidArgument(f"{field} has no distribution (float, int or categorical)", field=field)
+
+
+def distribution_to_proto(d: BaseDistribution) -> types_pb2.Distribution:
+    if isinstance(d, FloatDistribution):
+        return types_pb2.Distribution(
+            float=types_pb2.FloatDistribution(low=d.low, high=d.high, log=d.log, step=d.step)
+        )
+    if isinstance(d, IntDistribution):
+        return types_pb2.Distribution(
+            int=types_pb2.IntDistribution(low=d.low, high=d.high, log=d.log, step=d.step)
+        )
+    if isinstance(d, CategoricalDistribution):
+        choices = [value_to_proto(c) for c in d.choices]
+        return types_pb2.Distribution(categorical=types_pb2.CategoricalDistribution(choices=choices))
+    raise TypeError(f"unsupported distribution {d!r}")
+
+
+def search_space_from_proto(specs: Any, field: str = "search_space") -> dict[str, BaseDistribution]:
+    space: dict[str, BaseDistribution] = {}
+    for i, spec in enumerate(specs):
+        where = f"{field}[{i}]"
+        if not spec.name:
+            raise InvalidArgument(f"{where}.name must not be empty", field=f"{where}.name")
+        if spec.name in space:
+            raise InvalidArgument(f"parameter {spec.name!r} appears twice", field=f"{where}.name")
+        space[spec.name] = distribution_from_proto(spec.distribution, f"{where}.distribution")
+    return space
+
+
+def param_value_to_proto(value: Any, distribution: BaseDistribution) -> types_pb2.Value:
+    if isinstance(distribution, FloatDistribution):
+        return types_pb2.Value(double_value=float(value))
+    if isinstance(distribution, IntDistribution):
+        return types_pb2.Value(int_value=int(value))
+    return value_to_proto(value)
+
+
+def params_from_proto(params: Any, field: str = "params") -> dict[str, Any]:
+    return {name: value_from_proto(v, field=f"{field}[{name}]") for name, v in params.items()}
+
+
+# -- attributes, times, pages ----------------------------------------------------------------
+
+
+def attrs_from_proto(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def attrs_to_proto(attrs: dict[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    try:
+        s.update(attrs)
+    except (TypeError, ValueError):
+        # Attributes set by plain Optuna may hold values a Struct cannot; show them as JSON text.
+        s.update({k: json.dumps(v, default=str) for k, v in attrs.items()})
+    return s
+
+
+def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp | None:
+    if seconds is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(seconds * 1e9))
+    return ts
+
+
+def _datetime_ts(dt: Any) -> timestamp_pb2.Timestamp | None:
+    if dt is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(dt.astimezone() if dt.tzinfo is None else dt)
+    return ts
+
+
+def encode_page_token(after: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
+
+
+def decode_page_token(token: str, default: Any) -> Any:
+    if not token:
+        return default
+    try:
+        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
+    except (binascii.Error, ValueError, KeyError, TypeError):
+        raise InvalidArgument("page_token is not one this server issued", field="page_token") from None
+    if not isinstance(after, type(default)):
+        raise InvalidArgument("page_token is not one this server issued", field="page_token")
+    return after
+
+
+def page_size(requested: int, *, default: int, maximum: int) -> int:
+    if requested < 0:
+        raise InvalidArgument(f"page_size must be >= 0, got {requested}", field="page_size")
+    return min(requested or default, maximum)
+
+
+# -- resources -------------------------------------------------------------------------------
+
+
+def options_from_proto(o: pb.StudyOptions) -> StudyOptions:
+    defaults = StudyOptions()
+    return StudyOptions(
+        lease_seconds=o.lease_seconds if o.HasField("lease_seconds") else defaults.lease_seconds,
+        retry_expired_trials=o.retry_expired_trials,
+        max_retries=o.max_retries if o.HasField("max_retries") else defaults.max_retries,
+    )
+
+
+def study_to_proto(info: StudyInfo) -> pb.Study:
+    config = info.config
+    return pb.Study(
+        name=str(info.ref),
+        directions=[_DIRECTIONS_TO_PROTO[d] for d in config.directions],
+        sampler=config.sampler,
+        pruner=config.pruner,
+        options=pb.StudyOptions(
+            lease_seconds=config.options.lease_seconds,
+            retry_expired_trials=config.options.retry_expired_trials,
+            max_retries=config.options.max_retries,
+        ),
+        create_time=timestamp(config.create_time or None),
+        trial_count=info.trial_count,
+        complete_trial_count=info.complete_trial_count,
+    )
+
+
+def trial_to_proto(record: TrialRecord) -> pb.Trial:
+    t = record.trial
+    return pb.Trial(
+        name=str(record.ref),
+        number=t.number,
+        state=_STATES_TO_PROTO[t.state],
+        values=t.values or (),
+        params=[
+            pb.Parameter(
+                name=name,
+                value=param_value_to_proto(value, t.distributions[name]),
+                distribution=distribution_to_proto(t.distributions[name]),
+            )
+            for name, value in t.params.items()
+        ],
+        intermediate_values=[
+            pb.IntermediateValue(step=step, value=value)
+            for step, value in sorted(t.intermediate_values.items())
+        ],
+        user_attrs=attrs_to_proto(t.user_attrs),
+        start_time=_datetime_ts(t.datetime_start),
+        complete_time=_datetime_ts(t.datetime_complete),
+        lease_expire_time=timestamp(record.lease_expires),
+    )

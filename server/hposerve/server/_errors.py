@@ -1,0 +1,91 @@
+"""One table from domain exceptions to gRPC status codes, with google.rpc details.
+
+An error the caller caused gets its precise code and a ``BadRequest`` field violation (or an
+``ErrorInfo``) naming the field; anything else is logged and answered INTERNAL without
+internals in the message.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from hposerve.server._exceptions import (
+    AlreadyExists,
+    DomainError,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+
+_logger = logging.getLogger(__name__)
+
+ERROR_DOMAIN = "hposerve.v1"
+
+_CODES: dict[type[DomainError], int] = {
+    InvalidArgument: code_pb2.INVALID_ARGUMENT,
+    NotFound: code_pb2.NOT_FOUND,
+    AlreadyExists: code_pb2.ALREADY_EXISTS,
+    FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+}
+
+
+def to_status(error: DomainError) -> status_pb2.Status:
+    """The google.rpc.Status for a domain error."""
+    code = next(c for cls, c in _CODES.items() if isinstance(error, cls))
+    detail = any_pb2.Any()
+    if isinstance(error, InvalidArgument):
+        detail.Pack(
+            error_details_pb2.BadRequest(
+                field_violations=[
+                    error_details_pb2.BadRequest.FieldViolation(
+                        field=error.field or "", description=error.message
+                    )
+                ]
+            )
+        )
+    elif isinstance(error, FailedPrecondition):
+        detail.Pack(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type="STATE", subject=error.field or "", description=error.message
+                    )
+                ]
+            )
+        )
+    else:
+        detail.Pack(
+            error_details_pb2.ErrorInfo(
+                reason=type(error).__name__.upper(),
+                domain=ERROR_DOMAIN,
+                metadata={"field": error.field or ""},
+            )
+        )
+    return status_pb2.Status(code=code, message=error.message, details=[detail])
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def rpc(method: F) -> F:
+    """Wraps a servicer method: domain errors become their status, others INTERNAL."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except DomainError as e:
+            context.abort_with_status(rpc_status.to_status(to_status(e)))
+        except Exception:
+            _logger.exception("%s failed", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed on the server")
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,72 @@
+"""Opening Optuna storages from URLs, and the embedded default.
+
+| URL                                   | storage                                          |
+|---------------------------------------|--------------------------------------------------|
+| none (default)                        | embedded journal in the data directory           |
+| ``sqlite:///…``, ``postgresql…://…``, | Optuna's ``RDBStorage`` (with Optuna's cache)    |
+| ``mysql…://…``                        |                                                  |
+| ``journal:///path/to/file.log``       | Optuna's ``JournalStorage`` on a shared file     |
+| ``redis://…``, ``rediss://…``         | Optuna's ``JournalStorage`` on Redis             |
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+from hposerve.server._exceptions import InvalidArgument
+from hposerve.server._journal import LocalJournalBackend
+
+DEFAULT_DATA_DIR = "hposerve-data"
+JOURNAL_FILE = "studies.journal"
+_RDB_SCHEMES = ("sqlite", "postgresql", "mysql", "oracle", "mssql")
+
+
+def open_storage(
+    url: str | None = None,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    fsync: bool = False,
+) -> BaseStorage:
+    """Opens the storage a server runs on.
+
+    Args:
+        url: An Optuna storage URL, or None for the embedded default.
+        data_dir: Where the embedded default keeps its journal (default ``./hposerve-data``).
+        fsync: With the embedded default, sync every write to disk (survives power loss).
+
+    Raises:
+        InvalidArgument: the URL's scheme is not one of the supported ones.
+    """
+    if not url:
+        path = pathlib.Path(data_dir or DEFAULT_DATA_DIR) / JOURNAL_FILE
+        return JournalStorage(LocalJournalBackend(path, fsync=fsync))
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme in _RDB_SCHEMES:
+        return optuna.storages.get_storage(url)
+    if scheme == "journal":
+        path = url.removeprefix("journal://")
+        if not path:
+            raise InvalidArgument("journal URLs name a file: journal:///path/to/file.log")
+        return JournalStorage(JournalFileBackend(path))
+    if scheme in ("redis", "rediss"):
+        return JournalStorage(JournalRedisBackend(url))
+    raise InvalidArgument(
+        f"unsupported storage URL scheme {scheme!r}; use sqlite:///, postgresql+psycopg://, "
+        "mysql://, journal:///path or redis://",
+        field="storage",
+    )
+
+
+def close_storage(storage: BaseStorage) -> None:
+    """Releases what a storage holds open (files, locks, connection pools)."""
+    # JournalStorage and Optuna's RDB cache both keep what they wrap in ``_backend``.
+    backend = getattr(storage, "_backend", None)
+    if isinstance(backend, LocalJournalBackend):
+        backend.close()
+    elif isinstance(backend, optuna.storages.RDBStorage):
+        backend.engine.dispose()

@@ -1,0 +1,780 @@
+"""The domain: live Optuna studies, trials handed out under leases, idempotent requests.
+
+A study named ``study`` in namespace ``ns`` is the Optuna study ``ns/study``; its hposerve
+configuration (sampler and pruner specs, lease options) is a JSON study system attribute, so
+any process that opens the same storage rebuilds the same study.
+
+Each study in use has one live ``optuna.Study`` (with its sampler's state) kept in memory, so an
+ask does not reload anything. Two locks per study, none global:
+
+* ``sample_lock`` serializes the sampler (ask, define-by-run suggest): a seeded study suggests
+  exactly what the same study run in-process would, and a slow sampler holds up only its own
+  study's asks.
+* ``lock`` guards the table of running trials and each trial's transitions (report, tell,
+  lease expiry, heartbeat). It is held only for short storage calls, never while sampling.
+
+Leases: a handed-out trial must be renewed by heartbeats. The expiry (wall-clock seconds) is
+kept in memory and in the trial's system attribute ``hposerve:lease`` so that replicas sharing
+one database, and a restarted server, agree on it. A reaper thread fails expired trials and,
+if the study asks for it, enqueues their parameters again.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+import math
+import re
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import optuna
+from google.protobuf import json_format
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+from hposerve.server import _specs
+from hposerve.server._exceptions import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+)
+from hposerve.v1 import specs_pb2
+
+_logger = logging.getLogger(__name__)
+
+CONFIG_ATTR = "hposerve:config"
+LEASE_ATTR = "hposerve:lease"
+REQUEST_ATTR = "hposerve:request"
+RETRY_OF_ATTR = "hposerve:retry_of"
+RETRIES_ATTR = "hposerve:retries"
+EXPIRED_ATTR = "hposerve:expired"
+
+_NAMESPACE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_MAX_REMEMBERED_REQUESTS = 10_000
+MAX_ASK_COUNT = 1000
+
+
+def check_namespace(namespace: str) -> None:
+    """Raises InvalidArgument unless ``namespace`` is a valid namespace id."""
+    if not _NAMESPACE_RE.match(namespace):
+        raise InvalidArgument(
+            f"invalid namespace {namespace!r}: use 1-63 lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit",
+            field="namespace",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRef:
+    """A study's identity: ``namespaces/{namespace}/studies/{study}``."""
+
+    namespace: str
+    study: str
+
+    def __post_init__(self) -> None:
+        check_namespace(self.namespace)
+        if not _STUDY_RE.match(self.study):
+            raise InvalidArgument(
+                f"invalid study name {self.study!r}: use 1-128 letters, digits, '.', '_' "
+                "and '-', starting with a letter or digit",
+                field="study",
+            )
+
+    @property
+    def optuna_name(self) -> str:
+        return f"{self.namespace}/{self.study}"
+
+    def __str__(self) -> str:
+        return f"namespaces/{self.namespace}/studies/{self.study}"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRef:
+    """A trial's identity: its study and number."""
+
+    study: StudyRef
+    number: int
+
+    def __str__(self) -> str:
+        return f"{self.study}/trials/{self.number}"
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyOptions:
+    """Per-study service options (stored with the study)."""
+
+    lease_seconds: float = 300.0
+    retry_expired_trials: bool = False
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lease_seconds) and self.lease_seconds > 0):
+            raise InvalidArgument(
+                f"lease_seconds must be a positive number, got {self.lease_seconds}",
+                field="options.lease_seconds",
+            )
+        if self.max_retries < 0:
+            raise InvalidArgument(
+                f"max_retries must be >= 0, got {self.max_retries}", field="options.max_retries"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """What a study was created with."""
+
+    directions: tuple[StudyDirection, ...]
+    sampler: specs_pb2.SamplerSpec
+    pruner: specs_pb2.PrunerSpec
+    options: StudyOptions
+    create_time: float
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "sampler": json_format.MessageToDict(self.sampler),
+                "pruner": json_format.MessageToDict(self.pruner),
+                "options": dataclasses.asdict(self.options),
+                "create_time": self.create_time,
+            }
+        )
+
+    @classmethod
+    def from_attrs(cls, directions: Sequence[StudyDirection], attrs: Mapping[str, Any]) -> StudyConfig:
+        """Reads the stored config; a study made by plain Optuna gets the defaults."""
+        raw = json.loads(attrs.get(CONFIG_ATTR, "{}"))
+        return cls(
+            directions=tuple(directions),
+            sampler=json_format.ParseDict(raw.get("sampler", {}), specs_pb2.SamplerSpec()),
+            pruner=json_format.ParseDict(raw.get("pruner", {}), specs_pb2.PrunerSpec()),
+            options=StudyOptions(**raw.get("options", {})),
+            create_time=raw.get("create_time", 0.0),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyInfo:
+    """A study as callers see it."""
+
+    ref: StudyRef
+    config: StudyConfig
+    trial_count: int
+    complete_trial_count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """A trial as callers see it: Optuna's frozen trial and, while running, its lease."""
+
+    ref: TrialRef
+    trial: FrozenTrial
+    lease_expires: float | None
+
+
+@dataclasses.dataclass
+class _Lease:
+    trial_id: int
+    expires: float
+    trial: optuna.Trial | None = None  # the live trial; rebuilt lazily after a restart
+    should_prune: bool = False
+
+
+class _LiveStudy:
+    def __init__(self, ref: StudyRef, study: optuna.Study, config: StudyConfig) -> None:
+        self.ref = ref
+        self.study = study
+        self.config = config
+        self.sample_lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.leases: dict[int, _Lease] = {}
+        # request id -> trial numbers it created (ask, enqueue); bounded, oldest dropped.
+        self.requests: collections.OrderedDict[str, list[int]] = collections.OrderedDict()
+
+    @property
+    def storage(self) -> BaseStorage:
+        return self.study._storage
+
+    @property
+    def study_id(self) -> int:
+        return self.study._study_id
+
+    def remember(self, request_id: str, numbers: list[int]) -> None:
+        self.requests[request_id] = numbers
+        while len(self.requests) > _MAX_REMEMBERED_REQUESTS:
+            self.requests.popitem(last=False)
+
+    def frozen(self, number: int) -> FrozenTrial:
+        try:
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        except KeyError:
+            raise NotFound(f"{self.ref}/trials/{number} does not exist") from None
+        return self.storage.get_trial(trial_id)
+
+    def record(self, trial: FrozenTrial) -> TrialRecord:
+        lease = self.leases.get(trial.number)
+        expires = lease.expires if lease and trial.state == TrialState.RUNNING else None
+        return TrialRecord(TrialRef(self.ref, trial.number), trial, expires)
+
+    def live_trial(self, number: int, lease: _Lease) -> optuna.Trial:
+        if lease.trial is None:
+            lease.trial = optuna.Trial(self.study, lease.trial_id)
+        return lease.trial
+
+    def running(self, number: int, action: str) -> _Lease:
+        """The lease of a running trial; call with ``lock`` held."""
+        lease = self.leases.get(number)
+        if lease is not None:
+            return lease
+        trial = self.frozen(number)
+        if trial.state == TrialState.RUNNING:
+            # Handed out by another replica, or before a restart: adopt it.
+            return self.adopt(trial)
+        raise FailedPrecondition(
+            f"cannot {action} {self.ref}/trials/{number}: it is {trial.state.name}"
+            + (" (its lease expired)" if _expired(trial) else ""),
+            field="trial",
+        )
+
+    def adopt(self, trial: FrozenTrial) -> _Lease:
+        expires = trial.system_attrs.get(LEASE_ATTR) or time.time() + self.config.options.lease_seconds
+        lease = _Lease(trial._trial_id, float(expires))
+        self.leases[trial.number] = lease
+        return lease
+
+    def renew(self, lease: _Lease) -> None:
+        lease.expires = time.time() + self.config.options.lease_seconds
+        self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
+
+
+def _expired(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.FAIL and trial.system_attrs.get(EXPIRED_ATTR, False)
+
+
+def _check_finite(values: Iterable[float], field: str) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            raise InvalidArgument(f"{field} must be a finite number, got {v}", field=field)
+
+
+class StudyRegistry:
+    """All studies of one storage, and the live state of those in use.
+
+    Thread-safety: every public method may be called from any thread. Locks are per study,
+    apart from a short registry lock around the table of live studies.
+
+    Raises (from every method): InvalidArgument, NotFound, AlreadyExists, FailedPrecondition
+    as documented on each; nothing else on purpose.
+    """
+
+    def __init__(self, storage: BaseStorage, *, reap_interval: float = 1.0) -> None:
+        self._storage = storage
+        self._live: dict[StudyRef, _LiveStudy] = {}
+        self._live_lock = threading.Lock()
+        # Creating a study writes its config right after it: one creation at a time, so that a
+        # concurrent get-or-create never loads a study before its config is there.
+        self._create_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._reaper = threading.Thread(
+            target=self._reap_forever, args=(reap_interval,), name="hposerve-lease-reaper", daemon=True
+        )
+        self._reaper.start()
+
+    def close(self) -> None:
+        """Stops the lease reaper. Idempotent."""
+        self._stopping.set()
+        if self._reaper.is_alive():
+            self._reaper.join()
+
+    # -- studies ---------------------------------------------------------------------------
+
+    def create_study(
+        self,
+        ref: StudyRef,
+        *,
+        directions: Sequence[StudyDirection],
+        sampler: specs_pb2.SamplerSpec | None,
+        pruner: specs_pb2.PrunerSpec | None,
+        options: StudyOptions,
+        load_if_exists: bool,
+        request_id: str = "",
+    ) -> StudyInfo:
+        """Creates a study, or returns the existing one (load_if_exists, or the same request).
+
+        Raises:
+            InvalidArgument: a bad spec, direction or option.
+            AlreadyExists: the study exists and load_if_exists is false.
+            FailedPrecondition: load_if_exists, but the study exists with other directions.
+        """
+        directions = tuple(directions) or (StudyDirection.MINIMIZE,)
+        config = StudyConfig(
+            directions=directions,
+            sampler=sampler or specs_pb2.SamplerSpec(),
+            pruner=pruner or specs_pb2.PrunerSpec(),
+            options=options,
+            create_time=time.time(),
+        )
+        # Validate before anything is written: a bad spec changes nothing.
+        _specs.build_sampler(config.sampler, n_objectives=len(directions))
+        _specs.build_pruner(config.pruner, n_objectives=len(directions))
+        with self._create_lock:
+            return self._create_or_load(ref, config, load_if_exists, request_id)
+
+    def _create_or_load(
+        self, ref: StudyRef, config: StudyConfig, load_if_exists: bool, request_id: str
+    ) -> StudyInfo:
+        directions = config.directions
+        try:
+            study_id = self._storage.create_new_study(list(directions), ref.optuna_name)
+        except optuna.exceptions.DuplicatedStudyError:
+            existing = self.get_study(ref)
+            retried = bool(request_id) and self._created_by(ref) == request_id
+            if not (load_if_exists or retried):
+                raise AlreadyExists(
+                    f"{ref} already exists; pass load_if_exists to use it", field="study_id"
+                ) from None
+            if existing.config.directions != directions:
+                raise FailedPrecondition(
+                    f"{ref} exists with directions "
+                    f"{[d.name.lower() for d in existing.config.directions]}, not "
+                    f"{[d.name.lower() for d in directions]}",
+                    field="directions",
+                ) from None
+            return existing
+        self._storage.set_study_system_attr(study_id, CONFIG_ATTR, config.to_json())
+        if request_id:
+            self._storage.set_study_system_attr(study_id, REQUEST_ATTR, request_id)
+        return self._info(self._get_live(ref))
+
+    def _created_by(self, ref: StudyRef) -> str | None:
+        study_id = self._storage.get_study_id_from_name(ref.optuna_name)
+        return self._storage.get_study_system_attrs(study_id).get(REQUEST_ATTR)
+
+    def get_study(self, ref: StudyRef) -> StudyInfo:
+        """Raises: NotFound."""
+        return self._info(self._get_live(ref))
+
+    def list_studies(self, namespace: str, *, after: str, limit: int) -> list[StudyInfo]:
+        """Studies of a namespace in name order, those with names after ``after``."""
+        check_namespace(namespace)
+        prefix = namespace + "/"
+        names = sorted(
+            s.study_name[len(prefix) :]
+            for s in self._storage.get_all_studies()
+            if s.study_name.startswith(prefix) and s.study_name[len(prefix) :] > after
+        )
+        infos = []
+        for name in names[:limit]:
+            try:
+                infos.append(self.get_study(StudyRef(namespace, name)))
+            except (NotFound, InvalidArgument):
+                continue  # deleted meanwhile, or an Optuna study whose name is not ours
+        return infos
+
+    def delete_study(self, ref: StudyRef) -> None:
+        """Deletes a study and its trials. Raises: NotFound."""
+        try:
+            study_id = self._storage.get_study_id_from_name(ref.optuna_name)
+            self._storage.delete_study(study_id)
+        except KeyError:
+            raise NotFound(f"{ref} does not exist", field="name") from None
+        finally:
+            with self._live_lock:
+                self._live.pop(ref, None)
+
+    def _get_live(self, ref: StudyRef) -> _LiveStudy:
+        live = self._live.get(ref)
+        if live is not None:
+            return live
+        with self._live_lock:
+            live = self._live.get(ref)
+            if live is None:
+                live = self._load(ref)
+                self._live[ref] = live
+            return live
+
+    def _load(self, ref: StudyRef) -> _LiveStudy:
+        try:
+            study_id = self._storage.get_study_id_from_name(ref.optuna_name)
+        except KeyError:
+            raise NotFound(f"{ref} does not exist", field="name") from None
+        config = StudyConfig.from_attrs(
+            self._storage.get_study_directions(study_id),
+            self._storage.get_study_system_attrs(study_id),
+        )
+        n = len(config.directions)
+        study = optuna.load_study(
+            study_name=ref.optuna_name,
+            storage=self._storage,
+            sampler=_specs.build_sampler(config.sampler, n_objectives=n),
+            pruner=_specs.build_pruner(config.pruner, n_objectives=n),
+        )
+        live = _LiveStudy(ref, study, config)
+        for trial in study.get_trials(deepcopy=False):
+            if trial.state == TrialState.RUNNING:
+                live.adopt(trial)
+            request = trial.system_attrs.get(REQUEST_ATTR)
+            if request:
+                live.requests.setdefault(request, []).append(trial.number)
+        return live
+
+    def _info(self, live: _LiveStudy) -> StudyInfo:
+        try:
+            trials = live.study.get_trials(deepcopy=False)
+        except KeyError:
+            self._forget(live)
+            raise NotFound(f"{live.ref} does not exist", field="name") from None
+        complete = sum(t.state == TrialState.COMPLETE for t in trials)
+        return StudyInfo(live.ref, live.config, len(trials), complete)
+
+    def _forget(self, live: _LiveStudy) -> None:
+        with self._live_lock:
+            if self._live.get(live.ref) is live:
+                del self._live[live.ref]
+
+    # -- asking ----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        ref: StudyRef,
+        *,
+        search_space: Mapping[str, BaseDistribution],
+        count: int = 1,
+        request_id: str = "",
+    ) -> list[TrialRecord]:
+        """Starts ``count`` trials; with a search space, samples all its parameters now.
+
+        Raises:
+            NotFound: no such study.
+            InvalidArgument: count out of range; a space the study's sampler cannot sample.
+        """
+        if not 1 <= count <= MAX_ASK_COUNT:
+            raise InvalidArgument(f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count")
+        live = self._get_live(ref)
+        self._check_space_fits_sampler(live, search_space)
+        with live.sample_lock:
+            if request_id and request_id in live.requests:
+                return [live.record(live.frozen(n)) for n in live.requests[request_id]]
+            trials = []
+            for index in range(count):
+                trial = self._ask_one(live, search_space)
+                trials.append(trial)
+                if request_id:
+                    live.storage.set_trial_system_attr(trial._trial_id, REQUEST_ATTR, request_id)
+            if request_id:
+                live.remember(request_id, [t.number for t in trials])
+        with live.lock:
+            return [live.record(live.frozen(t.number)) for t in trials]
+
+    def _ask_one(self, live: _LiveStudy, search_space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+        try:
+            trial = live.study.ask(dict(search_space))
+        except (ValueError, TypeError) as e:
+            raise InvalidArgument(f"cannot sample this search space: {e}", field="search_space") from e
+        lease = _Lease(trial._trial_id, 0.0, trial)
+        with live.lock:
+            live.leases[trial.number] = lease
+            live.renew(lease)
+        return trial
+
+    @staticmethod
+    def _check_space_fits_sampler(live: _LiveStudy, space: Mapping[str, BaseDistribution]) -> None:
+        # The grid sampler can only sample its own axes; refuse before a trial is created.
+        grid = live.config.sampler.grid if live.config.sampler.HasField("grid") else None
+        if grid is not None:
+            axes = {axis.name for axis in grid.search_space}
+            missing = sorted(set(space) - axes)
+            if missing:
+                raise InvalidArgument(
+                    f"parameters {missing} are not in the grid sampler's search space "
+                    f"{sorted(axes)}",
+                    field="search_space",
+                )
+
+    def suggest(self, ref: TrialRef, name: str, distribution: BaseDistribution) -> Any:
+        """Samples one parameter of a running trial (define-by-run); repeats return the same.
+
+        Raises:
+            NotFound: no such study or trial.
+            FailedPrecondition: the trial is not running.
+            InvalidArgument: a distribution that conflicts with the parameter's earlier one,
+                or that the sampler cannot sample.
+        """
+        live = self._get_live(ref.study)
+        self._check_space_fits_sampler(live, {name: distribution})
+        with live.sample_lock:
+            with live.lock:
+                lease = live.running(ref.number, "suggest a parameter of")
+                trial = live.live_trial(ref.number, lease)
+            # Optuna caches the study's trials per thread for the duration of one trial;
+            # requests of one trial arrive on any thread, so start each suggest afresh.
+            live.study._thread_local.cached_all_trials = None
+            try:
+                return trial._suggest(name, distribution)
+            except (ValueError, TypeError) as e:
+                raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
+
+    # -- reporting and telling -------------------------------------------------------------
+
+    def report(self, ref: TrialRef, *, step: int, value: float) -> bool:
+        """Records an intermediate value and returns whether the trial should be pruned.
+
+        Raises:
+            InvalidArgument: a negative step or a value that is not finite.
+            FailedPrecondition: a multi-objective study, or a trial that is not running.
+            NotFound: no such study or trial.
+        """
+        if step < 0:
+            raise InvalidArgument(f"step must be >= 0, got {step}", field="step")
+        _check_finite([value], "value")
+        live = self._get_live(ref.study)
+        if len(live.config.directions) > 1:
+            raise FailedPrecondition(
+                f"{ref.study} has {len(live.config.directions)} objectives; intermediate "
+                "values and pruning need a single-objective study",
+                field="trial",
+            )
+        with live.lock:
+            lease = live.running(ref.number, "report to")
+            trial = live.live_trial(ref.number, lease)
+            if step not in trial._cached_frozen_trial.intermediate_values:
+                trial.report(value, step)
+            lease.should_prune = trial.should_prune()
+            return lease.should_prune
+
+    def should_prune(self, ref: TrialRef) -> bool:
+        """The pruning decision at the last reported step. Raises as ``report``."""
+        live = self._get_live(ref.study)
+        if len(live.config.directions) > 1:
+            raise FailedPrecondition(
+                f"{ref.study} is multi-objective: pruning needs a single-objective study",
+                field="trial",
+            )
+        with live.lock:
+            lease = live.running(ref.number, "check pruning of")
+            return live.live_trial(ref.number, lease).should_prune()
+
+    def tell(
+        self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
+    ) -> TrialRecord:
+        """Finishes a trial. Telling a finished trial its own outcome again is a no-op.
+
+        Raises:
+            InvalidArgument: a state other than COMPLETE/PRUNED/FAIL; COMPLETE without one
+                finite value per objective; values with another state.
+            FailedPrecondition: the trial already finished with another outcome.
+            NotFound: no such study or trial.
+        """
+        if state not in _FINISHED_STATES:
+            raise InvalidArgument(
+                f"a trial can be told COMPLETE, PRUNED or FAILED, not {state.name}", field="state"
+            )
+        live = self._get_live(ref.study)
+        values = list(values)
+        if state == TrialState.COMPLETE:
+            n = len(live.config.directions)
+            if len(values) != n:
+                raise InvalidArgument(
+                    f"{ref.study} has {n} objective(s); got {len(values)} value(s)", field="values"
+                )
+            _check_finite(values, "values")
+        elif values:
+            raise InvalidArgument(
+                f"values go with state COMPLETE only, not {state.name}", field="values"
+            )
+        with live.lock:
+            current = live.frozen(ref.number)
+            if current.state.is_finished():
+                if current.state == state and (state != TrialState.COMPLETE or current.values == values):
+                    return live.record(current)
+                told = f"{state.name} {values}" if values else state.name
+                raise FailedPrecondition(
+                    f"{ref} already finished as {current.state.name}"
+                    + (f" {current.values}" if current.values else "")
+                    + (" (its lease expired)" if _expired(current) else "")
+                    + f"; cannot tell it {told}",
+                    field="trial",
+                )
+            if current.state != TrialState.RUNNING:
+                raise FailedPrecondition(f"{ref} is {current.state.name}; ask for it first", field="trial")
+            lease = live.leases.pop(ref.number, None)
+            trial = lease.trial if lease and lease.trial else ref.number
+            frozen = live.study.tell(trial, values or None, state=state)
+            return live.record(frozen)
+
+    def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
+        """Renews leases; None for a trial that is not running (or does not exist)."""
+        out: list[TrialRecord | None] = []
+        for ref in refs:
+            try:
+                live = self._get_live(ref.study)
+                with live.lock:
+                    lease = live.running(ref.number, "renew")
+                    live.renew(lease)
+                    out.append(live.record(live.frozen(ref.number)))
+            except (NotFound, FailedPrecondition):
+                out.append(None)
+        return out
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_trial(self, ref: TrialRef) -> TrialRecord:
+        """Raises: NotFound."""
+        live = self._get_live(ref.study)
+        return live.record(live.frozen(ref.number))
+
+    def list_trials(
+        self, ref: StudyRef, *, states: Sequence[TrialState], after: int, limit: int
+    ) -> list[TrialRecord]:
+        """Trials with number > after, in number order, optionally of some states only."""
+        live = self._get_live(ref)
+        trials = live.study.get_trials(deepcopy=False, states=tuple(states) or None)
+        start = _first_index_after(trials, after)
+        return [live.record(t) for t in trials[start : start + limit]]
+
+    def best_trial(self, ref: StudyRef) -> TrialRecord:
+        """Raises: NotFound; FailedPrecondition (multi-objective, or no complete trial)."""
+        live = self._get_live(ref)
+        if len(live.config.directions) > 1:
+            raise FailedPrecondition(
+                f"{ref} is multi-objective: it has a Pareto front, not one best trial",
+                field="parent",
+            )
+        try:
+            return live.record(live.study.best_trial)
+        except ValueError:
+            raise FailedPrecondition(f"{ref} has no complete trial yet", field="parent") from None
+
+    def pareto_front(self, ref: StudyRef) -> list[TrialRecord]:
+        """The Pareto-optimal complete trials (the best trial when single-objective)."""
+        live = self._get_live(ref)
+        return [live.record(t) for t in live.study.best_trials]
+
+    # -- writing trials --------------------------------------------------------------------
+
+    def enqueue(
+        self,
+        ref: StudyRef,
+        *,
+        params: Mapping[str, Any],
+        user_attrs: Mapping[str, Any],
+        skip_if_exists: bool,
+        request_id: str = "",
+    ) -> TrialRecord | None:
+        """Enqueues parameters for a future ask. None when skipped as already existing."""
+        live = self._get_live(ref)
+        with live.sample_lock:
+            if request_id and request_id in live.requests:
+                numbers = live.requests[request_id]
+                return live.record(live.frozen(numbers[0])) if numbers else None
+            before = len(live.study.get_trials(deepcopy=False))
+            live.study.enqueue_trial(dict(params), dict(user_attrs) or None, skip_if_exists=skip_if_exists)
+            trials = live.study.get_trials(deepcopy=False)
+            created = trials[before:] if len(trials) > before else []
+            for trial in created:
+                if request_id:
+                    live.storage.set_trial_system_attr(trial._trial_id, REQUEST_ATTR, request_id)
+            if request_id:
+                live.remember(request_id, [t.number for t in created])
+            return live.record(live.frozen(created[0].number)) if created else None
+
+    def set_user_attrs(self, ref: TrialRef, attrs: Mapping[str, Any]) -> TrialRecord:
+        """Sets user attributes on a running trial. Raises: NotFound, FailedPrecondition."""
+        live = self._get_live(ref.study)
+        with live.lock:
+            lease = live.running(ref.number, "set user attributes of")
+            trial = live.live_trial(ref.number, lease)
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            return live.record(live.frozen(ref.number))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    def _reap_forever(self, interval: float) -> None:
+        while not self._stopping.wait(interval):
+            try:
+                self.reap_expired()
+            except Exception:  # the reaper must outlive any one bad study
+                _logger.exception("lease reaper failed; retrying")
+
+    def reap_expired(self, now: float | None = None) -> list[TrialRef]:
+        """Fails the trials whose lease expired; returns them. Runs in the reaper thread."""
+        now = time.time() if now is None else now
+        reaped = []
+        for live in list(self._live.values()):
+            self._adopt_running(live)
+            expired = [n for n, lease in list(live.leases.items()) if lease.expires < now]
+            for number in expired:
+                if self._expire(live, number, now):
+                    reaped.append(TrialRef(live.ref, number))
+        return reaped
+
+    @staticmethod
+    def _adopt_running(live: _LiveStudy) -> None:
+        # Trials handed out by another replica that may have died: watch their leases too.
+        try:
+            running = live.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except KeyError:  # the study was deleted
+            return
+        with live.lock:
+            for trial in running:
+                if trial.number not in live.leases:
+                    live.adopt(trial)
+
+    def _expire(self, live: _LiveStudy, number: int, now: float) -> bool:
+        with live.lock:
+            lease = live.leases.get(number)
+            if lease is None or lease.expires >= now:
+                return False
+            try:
+                trial = live.storage.get_trial(lease.trial_id)
+            except KeyError:  # the study was deleted
+                live.leases.pop(number, None)
+                return False
+            stored = float(trial.system_attrs.get(LEASE_ATTR, 0.0))
+            if trial.state != TrialState.RUNNING:
+                live.leases.pop(number, None)
+                return False
+            if stored >= now:  # renewed through another replica
+                lease.expires = stored
+                return False
+            live.leases.pop(number)
+            live.storage.set_trial_system_attr(lease.trial_id, EXPIRED_ATTR, True)
+            live.study.tell(number, state=TrialState.FAIL)
+        _logger.info("%s/trials/%d: lease expired, trial failed", live.ref, number)
+        options = live.config.options
+        retries = int(trial.system_attrs.get(RETRIES_ATTR, 0))
+        if options.retry_expired_trials and retries < options.max_retries:
+            with live.sample_lock:
+                live.study.add_trial(
+                    optuna.trial.create_trial(
+                        state=TrialState.WAITING,
+                        system_attrs={
+                            "fixed_params": trial.params,
+                            RETRY_OF_ATTR: number,
+                            RETRIES_ATTR: retries + 1,
+                        },
+                        user_attrs=trial.user_attrs,
+                    )
+                )
+        return True
+
+
+def _first_index_after(trials: Sequence[FrozenTrial], after: int) -> int:
+    lo, hi = 0, len(trials)
+    while lo < hi:  # trials are in number order
+        mid = (lo + hi) // 2
+        if trials[mid].number <= after:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
