@@ -1,1 +1,55 @@
-"""hposerve thin client."""
+"""hposerve thin client: ask a remote Optuna study for hyperparameters from a training loop.
+
+Needs only grpcio and protobuf. Example::
+
+    from hposerve.client import Client, TrialPruned
+
+    with Client("localhost:50051") as client:
+        study = client.create_study(name="mlp", direction="minimize", load_if_exists=True)
+        study.optimize(objective, n_trials=50)
+"""
+
+from ._client import Client, StudySummary
+from ._config import ClientConfig
+from ._distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from ._errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    HposerveError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ServerError,
+    TrialPruned,
+    Unauthenticated,
+    Unavailable,
+)
+from ._specs import pruner_spec, sampler_spec
+from ._study import Study
+from ._trial import FrozenTrial, Trial
+
+__all__ = [
+    "AlreadyExists",
+    "CategoricalDistribution",
+    "Client",
+    "ClientConfig",
+    "DeadlineExceeded",
+    "FailedPrecondition",
+    "FloatDistribution",
+    "FrozenTrial",
+    "HposerveError",
+    "IntDistribution",
+    "InvalidArgument",
+    "NotFound",
+    "PermissionDenied",
+    "ServerError",
+    "Study",
+    "StudySummary",
+    "Trial",
+    "TrialPruned",
+    "Unauthenticated",
+    "Unavailable",
+    "pruner_spec",
+    "sampler_spec",
+]

@@ -245,6 +245,16 @@ class _LiveStudy:
             field="trial",
         )
 
+    def tell(self, trial: optuna.Trial | int, values: list[float] | None, state: TrialState) -> FrozenTrial:
+        # Samplers call study.stop() when they are done (the grid sampler, once its grid is
+        # exhausted), which Optuna refuses outside optimize(). The service has no loop to stop,
+        # so each tell runs as optimize() would run it (the flag is per thread).
+        self.study._thread_local.in_optimize_loop = True
+        try:
+            return self.study.tell(trial, values, state=state)
+        finally:
+            self.study._thread_local.in_optimize_loop = False
+
     def adopt(self, trial: FrozenTrial) -> _Lease:
         expires = trial.system_attrs.get(LEASE_ATTR) or time.time() + self.config.options.lease_seconds
         lease = _Lease(trial._trial_id, float(expires))
@@ -608,7 +618,7 @@ class StudyRegistry:
                 raise FailedPrecondition(f"{ref} is {current.state.name}; ask for it first", field="trial")
             lease = live.leases.pop(ref.number, None)
             trial = lease.trial if lease and lease.trial else ref.number
-            frozen = live.study.tell(trial, values or None, state=state)
+            frozen = live.tell(trial, values or None, state)
             return live.record(frozen)
 
     def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
@@ -749,7 +759,7 @@ class StudyRegistry:
                 return False
             live.leases.pop(number)
             live.storage.set_trial_system_attr(lease.trial_id, EXPIRED_ATTR, True)
-            live.study.tell(number, state=TrialState.FAIL)
+            live.tell(number, None, TrialState.FAIL)
         _logger.info("%s/trials/%d: lease expired, trial failed", live.ref, number)
         options = live.config.options
         retries = int(trial.system_attrs.get(RETRIES_ATTR, 0))

@@ -1,0 +1,230 @@
+"""The client: a channel to the service, and the studies of one namespace."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import grpc
+from hposerve.v1 import specs_pb2, types_pb2
+from hposerve.v1 import study_service_pb2 as pb
+
+from ._config import ClientConfig
+from ._errors import InvalidArgument
+from ._heartbeat import Heartbeat
+from ._specs import pruner_spec, sampler_spec
+from ._study import Study, directions_from_proto
+from ._transport import Transport, make_channel
+
+_DIRECTIONS = {"minimize": types_pb2.MINIMIZE, "maximize": types_pb2.MAXIMIZE}
+
+
+def _direction(direction: Any) -> int:
+    # Optuna's StudyDirection members are recognized by name, without importing Optuna.
+    raw = direction if isinstance(direction, str) else getattr(direction, "name", None)
+    if isinstance(raw, str) and raw.lower() in _DIRECTIONS:
+        return _DIRECTIONS[raw.lower()]
+    raise InvalidArgument(
+        f"unknown direction {direction!r}; use 'minimize' or 'maximize'",
+        field_violations=[("directions", f"unknown direction {direction!r}")],
+    )
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One study as listed by :meth:`Client.list_studies`.
+
+    Attributes:
+        name: The short study name.
+        resource_name: ``namespaces/{namespace}/studies/{name}``.
+        directions: ``"minimize"`` or ``"maximize"``, one per objective.
+        n_trials: Number of trials in any state.
+        n_complete_trials: Number of complete trials.
+        sampler: The sampler type (``"tpe"``, ``"random"``...), or None for the default.
+        pruner: The pruner type (``"median"``, ``"none"``...), or None for the default.
+        datetime_start: When the study was created (UTC).
+    """
+
+    name: str
+    resource_name: str
+    directions: list[str]
+    n_trials: int
+    n_complete_trials: int
+    sampler: str | None
+    pruner: str | None
+    datetime_start: datetime.datetime | None
+
+    @classmethod
+    def from_proto(cls, proto: pb.Study) -> StudySummary:
+        """Builds a summary from a proto ``Study``."""
+        return cls(
+            name=proto.name.rsplit("/", 1)[-1],
+            resource_name=proto.name,
+            directions=directions_from_proto(proto.directions),
+            n_trials=proto.trial_count,
+            n_complete_trials=proto.complete_trial_count,
+            sampler=proto.sampler.WhichOneof("kind") if proto.HasField("sampler") else None,
+            pruner=proto.pruner.WhichOneof("kind") if proto.HasField("pruner") else None,
+            datetime_start=(
+                proto.create_time.ToDatetime(tzinfo=datetime.timezone.utc)
+                if proto.HasField("create_time")
+                else None
+            ),
+        )
+
+
+class Client:
+    """A connection to an hposerve server.
+
+    Use it as a context manager, or call :meth:`close`. Thread-safe: share one client among
+    the threads of a process.
+
+    Example::
+
+        with Client("localhost:50051") as client:
+            study = client.create_study(name="mlp", direction="minimize", load_if_exists=True)
+            study.optimize(objective, n_trials=50)
+
+    Args:
+        target: The server address, e.g. ``"localhost:50051"`` or ``"dns:///hpo.lab:50051"``.
+        config: Settings; defaults to ``ClientConfig()``.
+        credentials: TLS credentials for a secure channel; None for an insecure channel.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        config: ClientConfig | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = target
+        self.config = config or ClientConfig()
+        self._transport = Transport(make_channel(target, self.config, credentials), self.config)
+        self._heartbeat = Heartbeat(self._transport, self.config.heartbeat_interval)
+
+    def __repr__(self) -> str:
+        return f"Client({self.target!r}, namespace={self.config.namespace!r})"
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stops renewing leases and closes the channel. Idempotent."""
+        self._heartbeat.close()
+        self._transport.close()
+
+    @property
+    def parent(self) -> str:
+        """The resource name of this client's namespace: ``namespaces/{namespace}``."""
+        return f"namespaces/{self.config.namespace}"
+
+    def _study_name(self, name: str) -> str:
+        # A full resource name is accepted too, e.g. one taken from a Study or a trial.
+        return name if name.startswith("namespaces/") else f"{self.parent}/studies/{name}"
+
+    def create_study(
+        self,
+        *,
+        name: str,
+        direction: Any = None,
+        directions: Sequence[Any] | None = None,
+        sampler: dict[str, Any] | specs_pb2.SamplerSpec | None = None,
+        pruner: dict[str, Any] | specs_pb2.PrunerSpec | None = None,
+        load_if_exists: bool = False,
+        lease_seconds: float | None = None,
+        retry_expired_trials: bool = False,
+        max_retries: int | None = None,
+        request_id: str | None = None,
+    ) -> Study:
+        """Creates a study, or loads it if it exists and ``load_if_exists`` is set.
+
+        Args:
+            name: Short study name, unique within the namespace.
+            direction: ``"minimize"`` or ``"maximize"`` for a single objective.
+            directions: One direction per objective; excludes ``direction``. Neither means
+                one ``"minimize"`` objective.
+            sampler: E.g. ``{"type": "tpe", "seed": 0}``; None for the server's default (TPE).
+            pruner: E.g. ``{"type": "median", "n_warmup_steps": 2}``; None for the default.
+            load_if_exists: Return the existing study instead of raising AlreadyExists.
+            lease_seconds: How long an asked trial lives without a heartbeat; None: 300 s.
+            retry_expired_trials: Enqueue the parameters of a trial whose lease expired again.
+            max_retries: How often one set of parameters is retried; None: 3.
+            request_id: Idempotency key; a fresh one is made if None.
+
+        Returns:
+            The study.
+
+        Raises:
+            InvalidArgument: A bad argument (unknown sampler, both direction and directions).
+            AlreadyExists: The study exists and ``load_if_exists`` is not set.
+        """
+        if direction is not None and directions is not None:
+            raise InvalidArgument(
+                "give either direction or directions, not both",
+                field_violations=[("directions", "given with direction")],
+            )
+        wanted = [direction] if direction is not None else list(directions or [])
+        options = pb.StudyOptions(retry_expired_trials=retry_expired_trials)
+        if lease_seconds is not None:
+            options.lease_seconds = lease_seconds
+        if max_retries is not None:
+            options.max_retries = max_retries
+        request = pb.CreateStudyRequest(
+            parent=self.parent,
+            study_id=name,
+            directions=[_direction(d) for d in wanted],
+            options=options,
+            load_if_exists=load_if_exists,
+            request_id=request_id or "",
+        )
+        sampler_proto = sampler_spec(sampler)
+        if sampler_proto is not None:
+            request.sampler.CopyFrom(sampler_proto)
+        pruner_proto = pruner_spec(pruner)
+        if pruner_proto is not None:
+            request.pruner.CopyFrom(pruner_proto)
+        return self._study(self._transport.call("CreateStudy", request))
+
+    def get_study(self, name: str) -> Study:
+        """Returns the study of that (short or resource) name.
+
+        Raises:
+            NotFound: No such study.
+        """
+        request = pb.GetStudyRequest(name=self._study_name(name))
+        return self._study(self._transport.call("GetStudy", request))
+
+    def list_studies(self) -> list[StudySummary]:
+        """Returns the studies of the namespace, fetching them a page at a time."""
+        request = pb.ListStudiesRequest(parent=self.parent)
+        summaries: list[StudySummary] = []
+        while True:
+            response = self._transport.call("ListStudies", request)
+            summaries.extend(StudySummary.from_proto(s) for s in response.studies)
+            if not response.next_page_token:
+                return summaries
+            request.page_token = response.next_page_token
+
+    def delete_study(self, name: str) -> None:
+        """Deletes the study of that (short or resource) name and all its trials.
+
+        Raises:
+            NotFound: No such study.
+        """
+        request = pb.DeleteStudyRequest(name=self._study_name(name))
+        self._transport.call("DeleteStudy", request)
+
+    def _study(self, proto: pb.Study) -> Study:
+        return Study(self._transport, self._heartbeat, proto)

@@ -1,0 +1,185 @@
+"""The client's exceptions, and the one place where a gRPC error becomes one of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import grpc
+
+try:  # googleapis-common-protos is optional: without it, errors just carry no details.
+    from google.rpc import error_details_pb2, status_pb2
+except ImportError:  # pragma: no cover - depends on the environment
+    error_details_pb2 = None
+    status_pb2 = None
+
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+
+class HposerveError(Exception):
+    """Base of every error the client raises for a failed call.
+
+    Attributes:
+        code: The gRPC status code.
+        message: The server's (or the client's) explanation.
+        field_violations: ``(field, description)`` pairs naming the inputs at fault, from a
+            ``google.rpc.BadRequest`` status detail when the server sent one.
+        details: Every decoded ``google.rpc`` status detail message.
+    """
+
+    default_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode | None = None,
+        field_violations: list[tuple[str, str]] | None = None,
+        details: list[Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code if code is not None else self.default_code
+        self.message = message
+        self.field_violations = list(field_violations or [])
+        self.details = list(details or [])
+
+    def __str__(self) -> str:
+        text = f"{self.code.name}: {self.message}"
+        if self.field_violations:
+            text += " (" + "; ".join(f"{f}: {d}" for f, d in self.field_violations) + ")"
+        return text
+
+
+class InvalidArgument(HposerveError):
+    """The request is wrong whatever the state of the service (bad range, unknown sampler)."""
+
+    default_code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(HposerveError):
+    """The named study or trial does not exist."""
+
+    default_code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(HposerveError):
+    """A study of that name exists and ``load_if_exists`` was not set."""
+
+    default_code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(HposerveError):
+    """The resource is not in a state that allows the call (e.g. the trial is finished)."""
+
+    default_code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(HposerveError):
+    """The caller may not do this."""
+
+    default_code = grpc.StatusCode.PERMISSION_DENIED
+
+
+class Unauthenticated(HposerveError):
+    """The caller did not prove who it is."""
+
+    default_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class Unavailable(HposerveError):
+    """The server could not be reached, even after retrying."""
+
+    default_code = grpc.StatusCode.UNAVAILABLE
+
+
+class DeadlineExceeded(HposerveError):
+    """The call did not finish within its deadline."""
+
+    default_code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+class ServerError(HposerveError):
+    """Any other failure (INTERNAL, UNKNOWN, UNIMPLEMENTED, ...)."""
+
+
+class TrialPruned(Exception):  # noqa: N818 - the name Optuna users know
+    """Raise from an objective to stop the trial early; ``Study.optimize`` tells it pruned.
+
+    ``optuna.TrialPruned`` (or any exception class named ``TrialPruned``) works the same way.
+    """
+
+
+_BY_CODE: dict[grpc.StatusCode, type[HposerveError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+}
+
+
+def error_class(code: grpc.StatusCode) -> type[HposerveError]:
+    """Returns the exception class for a gRPC status code."""
+    return _BY_CODE.get(code, ServerError)
+
+
+def from_rpc_error(error: grpc.RpcError) -> HposerveError:
+    """Maps a failed gRPC call to our exception, decoding ``google.rpc`` details if possible."""
+    code_fn = getattr(error, "code", None)
+    code = code_fn() if callable(code_fn) else None
+    if not isinstance(code, grpc.StatusCode):
+        code = grpc.StatusCode.UNKNOWN
+    details_fn = getattr(error, "details", None)
+    message = (details_fn() if callable(details_fn) else None) or str(error) or code.name
+    decoded, violations = _decode_details(error)
+    return error_class(code)(message, code=code, field_violations=violations, details=decoded)
+
+
+def _decode_details(error: grpc.RpcError) -> tuple[list[Any], list[tuple[str, str]]]:
+    if status_pb2 is None or error_details_pb2 is None:
+        return [], []
+    trailing_fn = getattr(error, "trailing_metadata", None)
+    trailing = (trailing_fn() if callable(trailing_fn) else None) or ()
+    raw = next((value for key, value in trailing if key == _STATUS_DETAILS_KEY), None)
+    if not isinstance(raw, bytes):
+        return [], []
+    try:
+        status = status_pb2.Status.FromString(raw)
+    except Exception:  # noqa: BLE001 - a malformed detail must not hide the real error
+        return [], []
+    decoded: list[Any] = []
+    violations: list[tuple[str, str]] = []
+    for any_msg in status.details:
+        message_type = _DETAIL_TYPES.get(any_msg.TypeName())
+        if message_type is None:
+            decoded.append(any_msg)
+            continue
+        message = message_type()
+        any_msg.Unpack(message)
+        decoded.append(message)
+        if isinstance(message, error_details_pb2.BadRequest):
+            violations.extend((v.field, v.description) for v in message.field_violations)
+    return decoded, violations
+
+
+_DETAIL_TYPES: dict[str, Any] = (
+    {
+        cls.DESCRIPTOR.full_name: cls
+        for cls in (
+            error_details_pb2.BadRequest,
+            error_details_pb2.ErrorInfo,
+            error_details_pb2.PreconditionFailure,
+            error_details_pb2.ResourceInfo,
+            error_details_pb2.RetryInfo,
+            error_details_pb2.QuotaFailure,
+            error_details_pb2.DebugInfo,
+            error_details_pb2.Help,
+            error_details_pb2.LocalizedMessage,
+            error_details_pb2.RequestInfo,
+        )
+    }
+    if error_details_pb2 is not None
+    else {}
+)

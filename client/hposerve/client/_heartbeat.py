@@ -1,0 +1,118 @@
+"""Lease renewal: one background thread per client keeps its open trials alive."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from hposerve.v1 import study_service_pb2 as pb
+
+from ._errors import HposerveError
+from ._transport import Transport
+from ._trial import Trial
+
+_logger = logging.getLogger("hposerve.client")
+
+DEFAULT_LEASE_SECONDS = 300.0
+
+
+class Heartbeat:
+    """Renews the leases of all open (asked, not yet told) trials of one client.
+
+    One daemon thread sends one Heartbeat RPC for all open trials per interval. It starts with
+    the first open trial and stops on :meth:`close`. Failures are logged, never raised: a
+    missed beat is retried at the next interval, well within the lease. Thread-safe.
+    """
+
+    def __init__(self, transport: Transport, interval: float | None) -> None:
+        self._transport = transport
+        self._fixed_interval = interval
+        self._trials: dict[str, tuple[Trial, float]] = {}  # name -> (trial, its lease)
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def register(self, trial: Trial, lease_seconds: float) -> None:
+        """Starts renewing ``trial``'s lease (``lease_seconds`` long)."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._trials[trial.name] = (trial, lease_seconds)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="hposerve-heartbeat", daemon=True
+                )
+                self._thread.start()
+            self._wake.notify()
+
+    def unregister(self, name: str) -> None:
+        """Stops renewing the lease of the trial named ``name``."""
+        with self._lock:
+            self._trials.pop(name, None)
+
+    def open_trials(self) -> list[str]:
+        """Names of the trials whose leases are being renewed."""
+        with self._lock:
+            return list(self._trials)
+
+    def close(self, timeout: float | None = 5.0) -> None:
+        """Stops the thread and waits (up to ``timeout``) for it to end."""
+        with self._lock:
+            self._stopped = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        """Whether the thread is running."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def _interval(self) -> float | None:
+        if self._fixed_interval is not None:
+            return self._fixed_interval
+        if not self._trials:
+            return None
+        # A third of the shortest lease: two beats may be lost before a lease expires.
+        return min(lease for _, lease in self._trials.values()) / 3
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                # Sleep a whole interval after a beat (or after the first trial appears).
+                while not self._stopped and self._interval() is None:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+                interval = self._interval()
+                self._wake.wait_for(lambda: self._stopped, timeout=interval)
+                if self._stopped:
+                    return
+                names = list(self._trials)
+            if names:
+                self._beat(names)
+
+    def _beat(self, names: list[str]) -> None:
+        try:
+            response = self._transport.call("Heartbeat", pb.HeartbeatRequest(trials=names))
+        except HposerveError as error:
+            _logger.warning("heartbeat for %d trial(s) failed: %s", len(names), error)
+            return
+        except Exception:  # the thread must survive anything, or leases silently expire
+            _logger.exception("heartbeat for %d trial(s) failed", len(names))
+            return
+        for lease in response.leases:
+            if lease.running:
+                continue
+            with self._lock:
+                entry = self._trials.pop(lease.trial, None)
+            if entry is not None:
+                entry[0]._mark_finished()
+                _logger.warning(
+                    "trial %s is no longer running on the server (its lease expired?);"
+                    " telling it will fail",
+                    lease.trial,
+                )

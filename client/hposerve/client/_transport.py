@@ -1,0 +1,112 @@
+"""The one path every call takes: deadline, metadata, request id, retries, error mapping."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import uuid
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+from hposerve.v1 import study_service_pb2_grpc
+
+from ._config import ClientConfig
+from ._errors import HposerveError, from_rpc_error
+
+_logger = logging.getLogger("hposerve.client")
+
+
+def make_channel(
+    target: str, config: ClientConfig, credentials: grpc.ChannelCredentials | None
+) -> grpc.Channel:
+    """Opens a channel to ``target`` with the configured options."""
+    options = list(config.channel_options)
+    if config.load_balancing:
+        service_config: dict[str, Any] = {"loadBalancingConfig": [{config.load_balancing: {}}]}
+        options.append(("grpc.service_config", json.dumps(service_config)))
+    if credentials is None:
+        return grpc.insecure_channel(target, options=options)
+    return grpc.secure_channel(target, credentials, options=options)
+
+
+class Transport:
+    """Calls StudyService methods. Thread-safe.
+
+    Every call gets a deadline and the configured metadata; a mutating request without a
+    request id gets a fresh one; UNAVAILABLE (and only that) is retried with exponential
+    backoff and full jitter, re-sending the same request so the server can deduplicate it.
+    Every gRPC error is raised as an :class:`HposerveError`.
+    """
+
+    def __init__(self, channel: grpc.Channel, config: ClientConfig) -> None:
+        self._channel = channel
+        self._config = config
+        self._stub = study_service_pb2_grpc.StudyServiceStub(channel)
+        self._closed = threading.Event()
+        self._random = random.Random()
+
+    @property
+    def config(self) -> ClientConfig:
+        return self._config
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def call(self, method: str, request: Message, *, timeout: float | None = None) -> Any:
+        """Calls ``method`` with ``request`` and returns the response.
+
+        Args:
+            method: The RPC name, e.g. ``"AskTrials"``.
+            request: The request message. A ``request_id`` field left empty is filled in place.
+            timeout: Deadline of each attempt in seconds; defaults to ``config.timeout``.
+
+        Raises:
+            HposerveError: The call failed (after retries, for UNAVAILABLE).
+        """
+        if self.closed:
+            raise HposerveError("the client is closed", code=grpc.StatusCode.CANCELLED)
+        # Set once, before the first attempt, so that retries carry the same id.
+        fields = request.DESCRIPTOR.fields_by_name
+        if "request_id" in fields and not request.request_id:  # type: ignore[attr-defined]
+            request.request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
+        rpc = getattr(self._stub, method)
+        deadline = self._config.timeout if timeout is None else timeout
+        metadata = self._config.metadata or None
+        backoff = self._config.initial_backoff
+        attempt = 1
+        while True:
+            try:
+                return rpc(request, timeout=deadline, metadata=metadata)
+            except grpc.RpcError as rpc_error:
+                error = from_rpc_error(rpc_error)
+            except ValueError:  # grpc raises it for a call on a closed channel
+                if self.closed:
+                    raise HposerveError(
+                        "the client is closed", code=grpc.StatusCode.CANCELLED
+                    ) from None
+                raise
+            if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= self._config.max_attempts:
+                raise error from None
+            delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
+            _logger.info(
+                "%s unavailable (attempt %d of %d), retrying in %.2fs: %s",
+                method,
+                attempt,
+                self._config.max_attempts,
+                delay,
+                error.message,
+            )
+            # Waiting on the close event lets close() cut a backoff short.
+            if self._closed.wait(delay):
+                raise error from None
+            backoff *= 2
+            attempt += 1
+
+    def close(self) -> None:
+        """Closes the channel; calls in flight are cancelled, later calls fail."""
+        self._closed.set()
+        self._channel.close()
