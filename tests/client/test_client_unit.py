@@ -15,6 +15,7 @@ import grpc
 import pytest
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
+
 from hposerve.client import (
     AlreadyExists,
     CategoricalDistribution,

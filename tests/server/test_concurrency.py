@@ -29,7 +29,9 @@ def test_sixteen_concurrent_trainers(target, study_name):
                         x = trial.suggest_float("x", 0.0, 1.0)
                         n = trial.suggest_int("n", 1, 4)
                     else:
-                        trial = study.ask({"x": FloatDistribution(0.0, 1.0), "n": IntDistribution(1, 4)})
+                        trial = study.ask(
+                            {"x": FloatDistribution(0.0, 1.0), "n": IntDistribution(1, 4)}
+                        )
                         x, n = trial.params["x"], trial.params["n"]
                     trial.report(x, 0)
                     value = x * n + worker

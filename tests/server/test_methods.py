@@ -111,7 +111,9 @@ PRUNERS = [
 
 @pytest.mark.parametrize("pruner", PRUNERS, ids=lambda p: p["type"])
 def test_pruner_decides_through_report(client, study_name, pruner):
-    study = client.create_study(name=study_name, sampler={"type": "random", "seed": 0}, pruner=pruner)
+    study = client.create_study(
+        name=study_name, sampler={"type": "random", "seed": 0}, pruner=pruner
+    )
 
     def objective(trial):
         x = trial.suggest_float("x", 0.0, 4.0)

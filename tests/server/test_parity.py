@@ -49,7 +49,10 @@ def spec_dict(spec: specs_pb2.SamplerSpec) -> dict:
     from google.protobuf import json_format
 
     kind = spec.WhichOneof("kind")
-    return {"type": kind, **json_format.MessageToDict(getattr(spec, kind), preserving_proto_field_name=True)}
+    return {
+        "type": kind,
+        **json_format.MessageToDict(getattr(spec, kind), preserving_proto_field_name=True),
+    }
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLERS))
@@ -91,10 +94,13 @@ def test_define_by_run_parity(client, study_name, name):
 
 def test_grid_parity(client, study_name):
     grid = {"x": [-1.0, 0.0, 1.0], "n": [1, 2], "c": ["a", "b"]}
-    remote = client.create_study(name=study_name, sampler={"type": "grid", "search_space": grid, "seed": 3})
+    remote = client.create_study(
+        name=study_name, sampler={"type": "grid", "search_space": grid, "seed": 3}
+    )
     local = optuna.create_study(sampler=optuna.samplers.GridSampler(grid, seed=3))
     remote_space_ = {
-        "x": FloatDistribution(-1.0, 1.0), "n": IntDistribution(1, 2),
+        "x": FloatDistribution(-1.0, 1.0),
+        "n": IntDistribution(1, 2),
         "c": CategoricalDistribution(["a", "b"]),
     }
     local_space_ = {

@@ -77,7 +77,16 @@ def _wait_serving(target: str, timeout: float = 30.0) -> None:
 def test_every_acknowledged_write_survives_kill_9(tmp_path, study_name):
     data, port = tmp_path / "data", _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hposerve.server", "serve", "--port", str(port), "--data-dir", str(data)],
+        [
+            sys.executable,
+            "-m",
+            "hposerve.server",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -107,8 +116,16 @@ def test_every_acknowledged_write_survives_kill_9(tmp_path, study_name):
 def test_sigterm_stops_gracefully(tmp_path):
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hposerve.server", "serve", "--port", str(port),
-         "--data-dir", str(tmp_path / "data")],
+        [
+            sys.executable,
+            "-m",
+            "hposerve.server",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

@@ -147,7 +147,9 @@ def test_get_and_list_trials_pages(client, study_name, stub):
     while True:
         page = stub.ListTrials(
             pb.ListTrialsRequest(
-                parent=study.resource_name, states=[types_pb2.COMPLETE], page_size=2,
+                parent=study.resource_name,
+                states=[types_pb2.COMPLETE],
+                page_size=2,
                 page_token=token,
             )
         )

@@ -11,6 +11,9 @@ import numpy as np
 import optuna
 import pytest
 from google.protobuf import struct_pb2, unknown_fields
+from optuna.exceptions import ExperimentalWarning
+from optuna.samplers import nsgaii
+
 from hposerve.server._exceptions import FailedPrecondition, InvalidArgument
 from hposerve.server._specs import (
     PRUNER_NAMES,
@@ -22,8 +25,6 @@ from hposerve.server._specs import (
 )
 from hposerve.v1 import specs_pb2 as S
 from hposerve.v1 import types_pb2
-from optuna.exceptions import ExperimentalWarning
-from optuna.samplers import nsgaii
 
 # Optuna 5 warns on each deprecated TPE / CMA-ES argument; the tests set them on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any
 
 import grpc
+
 from hposerve.v1 import specs_pb2, types_pb2
 from hposerve.v1 import study_service_pb2 as pb
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from google.protobuf import struct_pb2
+
 from hposerve.v1 import types_pb2
 
 from ._errors import InvalidArgument

@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import Message
+
 from hposerve.v1 import specs_pb2
 
 from ._distributions import value_to_proto

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+
 from hposerve.v1 import study_service_pb2_grpc
 
 from ._config import ClientConfig

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
+
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
 

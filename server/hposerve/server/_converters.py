@@ -38,7 +38,9 @@ _NAMESPACE_NAME = re.compile(r"^namespaces/([^/]+)$")
 def namespace_from_name(name: str, field: str = "parent") -> str:
     m = _NAMESPACE_NAME.match(name)
     if not m:
-        raise InvalidArgument(f"{field} must look like namespaces/NAMESPACE, got {name!r}", field=field)
+        raise InvalidArgument(
+            f"{field} must look like namespaces/NAMESPACE, got {name!r}", field=field
+        )
     return m.group(1)
 
 
@@ -114,7 +116,9 @@ def distribution_from_proto(d: types_pb2.Distribution, field: str) -> BaseDistri
             return FloatDistribution(f.low, f.high, log=f.log, step=step)
         if kind == "int":
             i = d.int
-            return IntDistribution(i.low, i.high, log=i.log, step=i.step if i.HasField("step") else 1)
+            return IntDistribution(
+                i.low, i.high, log=i.log, step=i.step if i.HasField("step") else 1
+            )
         if kind == "categorical":
             choices = tuple(
                 value_from_proto(c, field=f"{field}.choices") for c in d.categorical.choices
@@ -136,7 +140,9 @@ def distribution_to_proto(d: BaseDistribution) -> types_pb2.Distribution:
         )
     if isinstance(d, CategoricalDistribution):
         choices = [value_to_proto(c) for c in d.choices]
-        return types_pb2.Distribution(categorical=types_pb2.CategoricalDistribution(choices=choices))
+        return types_pb2.Distribution(
+            categorical=types_pb2.CategoricalDistribution(choices=choices)
+        )
     raise TypeError(f"unsupported distribution {d!r}")
 
 
@@ -207,7 +213,9 @@ def decode_page_token(token: str, default: Any) -> Any:
     try:
         after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
     except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidArgument("page_token is not one this server issued", field="page_token") from None
+        raise InvalidArgument(
+            "page_token is not one this server issued", field="page_token"
+        ) from None
     if not isinstance(after, type(default)):
         raise InvalidArgument("page_token is not one this server issued", field="page_token")
     return after

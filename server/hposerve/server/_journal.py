@@ -65,7 +65,9 @@ class LocalJournalBackend(BaseJournalBackend):
         if end < len(data):
             # Only the last write can be torn (a power loss mid-write): it was never
             # acknowledged, so dropping it loses nothing.
-            _logger.warning("dropping a torn last line of %d bytes in %s", len(data) - end, self._path)
+            _logger.warning(
+                "dropping a torn last line of %d bytes in %s", len(data) - end, self._path
+            )
             os.ftruncate(self._fd, end)
         logs = []
         for number, line in enumerate(data[:end].splitlines()):
@@ -78,7 +80,9 @@ class LocalJournalBackend(BaseJournalBackend):
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
         consumed = log_number_from - self._tail_start
         if consumed < 0:
-            raise ValueError(f"log {log_number_from} was already read; the journal only goes forward")
+            raise ValueError(
+                f"log {log_number_from} was already read; the journal only goes forward"
+            )
         del self._tail[:consumed]
         self._tail_start = log_number_from
         return iter(list(self._tail))

@@ -119,7 +119,9 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
 
     @rpc
     def GetTrial(self, request: pb.GetTrialRequest, context) -> pb.Trial:
-        return conv.trial_to_proto(self._registry.get_trial(conv.trial_ref_from_name(request.name, "name")))
+        return conv.trial_to_proto(
+            self._registry.get_trial(conv.trial_ref_from_name(request.name, "name"))
+        )
 
     @rpc
     def ListTrials(self, request: pb.ListTrialsRequest, context) -> pb.ListTrialsResponse:
@@ -148,7 +150,9 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         return conv.trial_to_proto(record) if record else pb.Trial()
 
     @rpc
-    def SetTrialUserAttributes(self, request: pb.SetTrialUserAttributesRequest, context) -> pb.Trial:
+    def SetTrialUserAttributes(
+        self, request: pb.SetTrialUserAttributesRequest, context
+    ) -> pb.Trial:
         record = self._registry.set_user_attrs(
             conv.trial_ref_from_name(request.trial), conv.attrs_from_proto(request.user_attrs)
         )
@@ -160,6 +164,8 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         return conv.trial_to_proto(self._registry.best_trial(ref))
 
     @rpc
-    def GetParetoFront(self, request: pb.GetParetoFrontRequest, context) -> pb.GetParetoFrontResponse:
+    def GetParetoFront(
+        self, request: pb.GetParetoFrontRequest, context
+    ) -> pb.GetParetoFrontResponse:
         records = self._registry.pareto_front(conv.study_ref_from_name(request.parent, "parent"))
         return pb.GetParetoFrontResponse(trials=[conv.trial_to_proto(r) for r in records])

@@ -18,10 +18,11 @@ import numpy as np
 import optuna
 from google.protobuf import struct_pb2, unknown_fields
 from google.protobuf.message import Message
-from hposerve.server._exceptions import FailedPrecondition, InvalidArgument
-from hposerve.v1 import specs_pb2, types_pb2
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import nsgaii
+
+from hposerve.server._exceptions import FailedPrecondition, InvalidArgument
+from hposerve.v1 import specs_pb2, types_pb2
 
 __all__ = [
     "PRUNER_NAMES",

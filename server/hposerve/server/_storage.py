@@ -43,8 +43,8 @@ def open_storage(
         InvalidArgument: the URL's scheme is not one of the supported ones.
     """
     if not url:
-        path = pathlib.Path(data_dir or DEFAULT_DATA_DIR) / JOURNAL_FILE
-        return JournalStorage(LocalJournalBackend(path, fsync=fsync))
+        journal = pathlib.Path(data_dir or DEFAULT_DATA_DIR) / JOURNAL_FILE
+        return JournalStorage(LocalJournalBackend(journal, fsync=fsync))
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in _RDB_SCHEMES:
         return optuna.storages.get_storage(url)

@@ -150,7 +150,9 @@ class StudyConfig:
         )
 
     @classmethod
-    def from_attrs(cls, directions: Sequence[StudyDirection], attrs: Mapping[str, Any]) -> StudyConfig:
+    def from_attrs(
+        cls, directions: Sequence[StudyDirection], attrs: Mapping[str, Any]
+    ) -> StudyConfig:
         """Reads the stored config; a study made by plain Optuna gets the defaults."""
         raw = json.loads(attrs.get(CONFIG_ATTR, "{}"))
         return cls(
@@ -245,7 +247,9 @@ class _LiveStudy:
             field="trial",
         )
 
-    def tell(self, trial: optuna.Trial | int, values: list[float] | None, state: TrialState) -> FrozenTrial:
+    def tell(
+        self, trial: optuna.Trial | int, values: list[float] | None, state: TrialState
+    ) -> FrozenTrial:
         # Samplers call study.stop() when they are done (the grid sampler, once its grid is
         # exhausted), which Optuna refuses outside optimize(). The service has no loop to stop,
         # so each tell runs as optimize() would run it (the flag is per thread).
@@ -256,7 +260,9 @@ class _LiveStudy:
             self.study._thread_local.in_optimize_loop = False
 
     def adopt(self, trial: FrozenTrial) -> _Lease:
-        expires = trial.system_attrs.get(LEASE_ATTR) or time.time() + self.config.options.lease_seconds
+        expires = (
+            trial.system_attrs.get(LEASE_ATTR) or time.time() + self.config.options.lease_seconds
+        )
         lease = _Lease(trial._trial_id, float(expires))
         self.leases[trial.number] = lease
         return lease
@@ -295,7 +301,10 @@ class StudyRegistry:
         self._create_lock = threading.Lock()
         self._stopping = threading.Event()
         self._reaper = threading.Thread(
-            target=self._reap_forever, args=(reap_interval,), name="hposerve-lease-reaper", daemon=True
+            target=self._reap_forever,
+            args=(reap_interval,),
+            name="hposerve-lease-reaper",
+            daemon=True,
         )
         self._reaper.start()
 
@@ -468,14 +477,16 @@ class StudyRegistry:
             InvalidArgument: count out of range; a space the study's sampler cannot sample.
         """
         if not 1 <= count <= MAX_ASK_COUNT:
-            raise InvalidArgument(f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count")
+            raise InvalidArgument(
+                f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count"
+            )
         live = self._get_live(ref)
         self._check_space_fits_sampler(live, search_space)
         with live.sample_lock:
             if request_id and request_id in live.requests:
                 return [live.record(live.frozen(n)) for n in live.requests[request_id]]
             trials = []
-            for index in range(count):
+            for _ in range(count):
                 trial = self._ask_one(live, search_space)
                 trials.append(trial)
                 if request_id:
@@ -485,11 +496,15 @@ class StudyRegistry:
         with live.lock:
             return [live.record(live.frozen(t.number)) for t in trials]
 
-    def _ask_one(self, live: _LiveStudy, search_space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+    def _ask_one(
+        self, live: _LiveStudy, search_space: Mapping[str, BaseDistribution]
+    ) -> optuna.Trial:
         try:
             trial = live.study.ask(dict(search_space))
         except (ValueError, TypeError) as e:
-            raise InvalidArgument(f"cannot sample this search space: {e}", field="search_space") from e
+            raise InvalidArgument(
+                f"cannot sample this search space: {e}", field="search_space"
+            ) from e
         lease = _Lease(trial._trial_id, 0.0, trial)
         with live.lock:
             live.leases[trial.number] = lease
@@ -604,7 +619,9 @@ class StudyRegistry:
         with live.lock:
             current = live.frozen(ref.number)
             if current.state.is_finished():
-                if current.state == state and (state != TrialState.COMPLETE or current.values == values):
+                if current.state == state and (
+                    state != TrialState.COMPLETE or current.values == values
+                ):
                     return live.record(current)
                 told = f"{state.name} {values}" if values else state.name
                 raise FailedPrecondition(
@@ -615,7 +632,9 @@ class StudyRegistry:
                     field="trial",
                 )
             if current.state != TrialState.RUNNING:
-                raise FailedPrecondition(f"{ref} is {current.state.name}; ask for it first", field="trial")
+                raise FailedPrecondition(
+                    f"{ref} is {current.state.name}; ask for it first", field="trial"
+                )
             lease = live.leases.pop(ref.number, None)
             trial = lease.trial if lease and lease.trial else ref.number
             frozen = live.tell(trial, values or None, state)
@@ -687,7 +706,9 @@ class StudyRegistry:
                 numbers = live.requests[request_id]
                 return live.record(live.frozen(numbers[0])) if numbers else None
             before = len(live.study.get_trials(deepcopy=False))
-            live.study.enqueue_trial(dict(params), dict(user_attrs) or None, skip_if_exists=skip_if_exists)
+            live.study.enqueue_trial(
+                dict(params), dict(user_attrs) or None, skip_if_exists=skip_if_exists
+            )
             trials = live.study.get_trials(deepcopy=False)
             created = trials[before:] if len(trials) > before else []
             for trial in created:
