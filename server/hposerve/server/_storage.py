@@ -62,6 +62,11 @@ def open_storage(
     )
 
 
+def is_exclusive(storage: BaseStorage) -> bool:
+    """Whether this process is the only writer of ``storage`` (the embedded default)."""
+    return isinstance(getattr(storage, "_backend", None), LocalJournalBackend)
+
+
 def close_storage(storage: BaseStorage) -> None:
     """Releases what a storage holds open (files, locks, connection pools)."""
     # JournalStorage and Optuna's RDB cache both keep what they wrap in ``_backend``.

@@ -46,6 +46,7 @@ from hposerve.server._exceptions import (
     InvalidArgument,
     NotFound,
 )
+from hposerve.server._storage import is_exclusive
 from hposerve.v1 import specs_pb2
 
 _logger = logging.getLogger(__name__)
@@ -192,7 +193,9 @@ class _Lease:
 
 
 class _LiveStudy:
-    def __init__(self, ref: StudyRef, study: optuna.Study, config: StudyConfig) -> None:
+    def __init__(
+        self, ref: StudyRef, study: optuna.Study, config: StudyConfig, *, exclusive: bool
+    ) -> None:
         self.ref = ref
         self.study = study
         self.config = config
@@ -201,6 +204,23 @@ class _LiveStudy:
         self.leases: dict[int, _Lease] = {}
         # request id -> trial numbers it created (ask, enqueue); bounded, oldest dropped.
         self.requests: collections.OrderedDict[str, list[int]] = collections.OrderedDict()
+        # With a storage only this process writes, the WAITING (enqueued) trials are counted
+        # here, so that an ask need not scan all trials for them (Optuna's journal storage
+        # scans the whole study for each ask, a cost that grows with the number of trials).
+        self.exclusive = exclusive
+        self.waiting = 0
+
+    def ask(self, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+        """``study.ask(space)``, without its scan for enqueued trials when there are none."""
+        if not self.exclusive or self.waiting:
+            self.waiting = max(0, self.waiting - 1)
+            return self.study.ask(dict(space))
+        # What study.ask does once it finds no enqueued trial.
+        self.study._thread_local.cached_all_trials = None
+        trial = optuna.Trial(self.study, self.storage.create_new_trial(self.study_id))
+        for name, distribution in space.items():
+            trial._suggest(name, distribution)
+        return trial
 
     @property
     def storage(self) -> BaseStorage:
@@ -294,6 +314,7 @@ class StudyRegistry:
 
     def __init__(self, storage: BaseStorage, *, reap_interval: float = 1.0) -> None:
         self._storage = storage
+        self._exclusive = is_exclusive(storage)
         self._live: dict[StudyRef, _LiveStudy] = {}
         self._live_lock = threading.Lock()
         # Creating a study writes its config right after it: one creation at a time, so that a
@@ -437,10 +458,12 @@ class StudyRegistry:
             sampler=_specs.build_sampler(config.sampler, n_objectives=n),
             pruner=_specs.build_pruner(config.pruner, n_objectives=n),
         )
-        live = _LiveStudy(ref, study, config)
+        live = _LiveStudy(ref, study, config, exclusive=self._exclusive)
         for trial in study.get_trials(deepcopy=False):
             if trial.state == TrialState.RUNNING:
                 live.adopt(trial)
+            elif trial.state == TrialState.WAITING:
+                live.waiting += 1
             request = trial.system_attrs.get(REQUEST_ATTR)
             if request:
                 live.requests.setdefault(request, []).append(trial.number)
@@ -500,7 +523,7 @@ class StudyRegistry:
         self, live: _LiveStudy, search_space: Mapping[str, BaseDistribution]
     ) -> optuna.Trial:
         try:
-            trial = live.study.ask(dict(search_space))
+            trial = live.ask(search_space)
         except (ValueError, TypeError) as e:
             raise InvalidArgument(
                 f"cannot sample this search space: {e}", field="search_space"
@@ -711,6 +734,7 @@ class StudyRegistry:
             )
             trials = live.study.get_trials(deepcopy=False)
             created = trials[before:] if len(trials) > before else []
+            live.waiting += len(created)
             for trial in created:
                 if request_id:
                     live.storage.set_trial_system_attr(trial._trial_id, REQUEST_ATTR, request_id)
@@ -786,6 +810,7 @@ class StudyRegistry:
         retries = int(trial.system_attrs.get(RETRIES_ATTR, 0))
         if options.retry_expired_trials and retries < options.max_retries:
             with live.sample_lock:
+                live.waiting += 1
                 live.study.add_trial(
                     optuna.trial.create_trial(
                         state=TrialState.WAITING,
