@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 
 import grpc
 import pytest
+from support import ServerProcess
 
 from hposerve.client import Client
 from hposerve.server import make_server
@@ -62,3 +64,29 @@ def stub(target):
 @pytest.fixture
 def study_name() -> str:
     return f"study-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """Starts a server process listening on ``port``; killed at teardown if still running."""
+    started: list[ServerProcess] = []
+
+    def _spawn(argv: list[str], *, port: int, env: dict[str, str] | None = None):
+        log = tmp_path / f"server-{len(started)}.log"
+        with log.open("wb") as out:
+            # cwd: a data dir left relative lands in tmp_path, never in the repository.
+            process = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(ServerProcess(process, port, log))
+        return started[-1]
+
+    yield _spawn
+    for server in started:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()

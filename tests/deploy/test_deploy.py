@@ -15,21 +15,18 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import grpc
 import pytest
+import support
 import yaml
-from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support import SERVICE, ServerProcess, free_port, stop_gracefully, wait_serving
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -38,13 +35,9 @@ K8S = DEPLOY / "kubernetes"
 PORT = 50051
 DATA_DIR = "/data"
 IMAGE = "hposerve:0.1.0"
-SERVICE = "hposerve.v1.StudyService"
 POSTGRES_URL = os.environ.get(
     "HPOSERVE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-START_TIMEOUT = 90.0  # importing torch and optuna on a cold, busy machine is slow
-STOP_TIMEOUT = 20.0
-SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -377,12 +370,6 @@ def hposerve_command() -> list[str]:
     return [found]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def localize(
     launch: Launch, *, port: int, data_dir: Path, storage: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
@@ -410,69 +397,16 @@ def localize(
     return argv, env
 
 
-@dataclass
-class Running:
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Any]:
-    """Starts a localized launch; whatever is still running at teardown is killed."""
-    started: list[Running] = []
+def start(spawn: Any) -> Any:
+    """Starts a localized launch as a server process."""
 
-    def _start(launch: Launch, *, data_dir: Path, storage: str | None = None) -> Running:
+    def _start(launch: Launch, *, data_dir: Path, storage: str | None = None) -> ServerProcess:
         port = free_port()
         argv, env = localize(launch, port=port, data_dir=data_dir, storage=storage)
-        log = tmp_path / f"server-{len(started)}.log"
-        with log.open("wb") as out:
-            # cwd: a data dir that escaped localization lands in tmp_path, not in the repo.
-            process = subprocess.Popen(
-                argv, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
-            )
-        started.append(Running(process, port, log))
-        return started[-1]
+        return spawn(argv, port=port, env=env)
 
-    yield _start
-    for running in started:
-        if running.process.poll() is None:
-            running.process.kill()
-            running.process.wait()
-
-
-def wait_serving(server: Running) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while True:
-            if server.process.poll() is not None:
-                pytest.fail(f"exited {server.process.returncode} early:\n{server.output()}")
-            try:
-                statuses = [
-                    stub.Check(health_pb2.HealthCheckRequest(service=s), timeout=2).status
-                    for s in ("", SERVICE)
-                ]
-                if statuses == [SERVING, SERVING]:
-                    return
-            except grpc.RpcError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"not SERVING after {START_TIMEOUT} s:\n{server.output()}")
-            time.sleep(0.2)
-
-
-def stop(server: Running) -> None:
-    server.process.send_signal(signal.SIGTERM)
-    try:
-        code = server.process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        pytest.fail(f"still running {STOP_TIMEOUT} s after SIGTERM:\n{server.output()}")
-    assert code == 0, f"exit status {code} after SIGTERM:\n{server.output()}"
+    return _start
 
 
 def run_healthcheck(port: int) -> int:
@@ -525,11 +459,11 @@ def test_embedded_command_serves_and_stops_on_sigterm(
     assert data_dir.is_dir() and any(data_dir.iterdir()), "nothing written to the data dir"
     second = start(launches()[name], data_dir=data_dir)
     try:
-        code = second.process.wait(timeout=START_TIMEOUT)
+        code = second.process.wait(timeout=support.START_TIMEOUT)
     except subprocess.TimeoutExpired:
         pytest.fail(f"a second server started on a locked data dir:\n{second.output()}")
     assert code != 0
-    stop(server)
+    stop_gracefully(server)
     assert run_healthcheck(server.port) != 0
     assert not (tmp_path / "hposerve-data").exists(), "the data dir was not passed on"
 
@@ -555,5 +489,5 @@ def test_postgres_command_serves_and_stops_on_sigterm(
     for server in servers:
         wait_serving(server)
     for server in servers:
-        stop(server)
+        stop_gracefully(server)
     assert not list(tmp_path.rglob("*.journal")), "a replica used the embedded storage"

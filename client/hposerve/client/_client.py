@@ -210,13 +210,10 @@ class Client:
     def list_studies(self) -> list[StudySummary]:
         """Returns the studies of the namespace, fetching them a page at a time."""
         request = pb.ListStudiesRequest(parent=self.parent)
-        summaries: list[StudySummary] = []
-        while True:
-            response = self._transport.call("ListStudies", request)
-            summaries.extend(StudySummary.from_proto(s) for s in response.studies)
-            if not response.next_page_token:
-                return summaries
-            request.page_token = response.next_page_token
+        return [
+            StudySummary.from_proto(s)
+            for s in self._transport.pages("ListStudies", request, "studies")
+        ]
 
     def delete_study(self, name: str) -> None:
         """Deletes the study of that (short or resource) name and all its trials.

@@ -359,13 +359,10 @@ class Study:
         request = pb.ListTrialsRequest(
             parent=self.resource_name, states=[parse_state(s) for s in states or ()]
         )
-        trials: list[FrozenTrial] = []
-        while True:
-            response = self._transport.call("ListTrials", request)
-            trials.extend(FrozenTrial.from_proto(t) for t in response.trials)
-            if not response.next_page_token:
-                return trials
-            request.page_token = response.next_page_token
+        return [
+            FrozenTrial.from_proto(t)
+            for t in self._transport.pages("ListTrials", request, "trials")
+        ]
 
     def get_trial(self, number: int) -> FrozenTrial:
         """Returns one trial by number.

@@ -7,6 +7,7 @@ import logging
 import random
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import grpc
@@ -106,6 +107,15 @@ class Transport:
                 raise error from None
             backoff *= 2
             attempt += 1
+
+    def pages(self, method: str, request: Message, items: str) -> Iterator[Any]:
+        """Yields the ``items`` of every page of a List call, following next_page_token."""
+        while True:
+            response = self.call(method, request)
+            yield from getattr(response, items)
+            if not response.next_page_token:
+                return
+            request.page_token = response.next_page_token  # type: ignore[attr-defined]
 
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled, later calls fail."""

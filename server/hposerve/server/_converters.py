@@ -221,6 +221,13 @@ def decode_page_token(token: str, default: Any) -> Any:
     return after
 
 
+def page(items: list[Any], limit: int, key: Any) -> tuple[list[Any], str]:
+    """Splits ``limit + 1`` fetched items into this page and the token of the next one."""
+    if len(items) <= limit:
+        return items, ""
+    return items[:limit], encode_page_token(key(items[limit - 1]))
+
+
 def page_size(requested: int, *, default: int, maximum: int) -> int:
     if requested < 0:
         raise InvalidArgument(f"page_size must be >= 0, got {requested}", field="page_size")

@@ -49,10 +49,9 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
             after=conv.decode_page_token(request.page_token, ""),
             limit=limit + 1,
         )
-        more = len(infos) > limit
+        infos, token = conv.page(infos, limit, lambda info: info.ref.study)
         return pb.ListStudiesResponse(
-            studies=[conv.study_to_proto(i) for i in infos[:limit]],
-            next_page_token=conv.encode_page_token(infos[limit - 1].ref.study) if more else "",
+            studies=[conv.study_to_proto(i) for i in infos], next_page_token=token
         )
 
     @rpc
@@ -132,10 +131,9 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
             after=conv.decode_page_token(request.page_token, -1),
             limit=limit + 1,
         )
-        more = len(records) > limit
+        records, token = conv.page(records, limit, lambda record: record.ref.number)
         return pb.ListTrialsResponse(
-            trials=[conv.trial_to_proto(r) for r in records[:limit]],
-            next_page_token=conv.encode_page_token(records[limit - 1].ref.number) if more else "",
+            trials=[conv.trial_to_proto(r) for r in records], next_page_token=token
         )
 
     @rpc
