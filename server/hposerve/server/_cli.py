@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Optuna logs a line per study created; the server logs what matters itself.
+    logging.getLogger("optuna").setLevel(logging.WARNING)
     try:
         return args.run(args)
     except KeyboardInterrupt:

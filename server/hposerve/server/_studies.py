@@ -279,11 +279,16 @@ class _LiveStudy:
         finally:
             self.study._thread_local.in_optimize_loop = False
 
-    def adopt(self, trial: FrozenTrial) -> _Lease:
-        expires = (
-            trial.system_attrs.get(LEASE_ATTR) or time.time() + self.config.options.lease_seconds
-        )
-        lease = _Lease(trial._trial_id, float(expires))
+    def adopt(self, trial: FrozenTrial, *, fresh: bool = False) -> _Lease:
+        """Watches the lease of a running trial this process did not hand out.
+
+        With ``fresh``, the lease runs at least one more lease period from now: after a restart,
+        trainers get the time to reconnect and heartbeat before their trials are failed.
+        """
+        stored = float(trial.system_attrs.get(LEASE_ATTR, 0.0))
+        renewed = time.time() + self.config.options.lease_seconds
+        expires = max(stored, renewed) if fresh or not stored else stored
+        lease = _Lease(trial._trial_id, expires)
         self.leases[trial.number] = lease
         return lease
 
@@ -461,7 +466,7 @@ class StudyRegistry:
         live = _LiveStudy(ref, study, config, exclusive=self._exclusive)
         for trial in study.get_trials(deepcopy=False):
             if trial.state == TrialState.RUNNING:
-                live.adopt(trial)
+                live.adopt(trial, fresh=True)
             elif trial.state == TrialState.WAITING:
                 live.waiting += 1
             request = trial.system_attrs.get(REQUEST_ATTR)
@@ -568,6 +573,11 @@ class StudyRegistry:
             live.study._thread_local.cached_all_trials = None
             try:
                 return trial._suggest(name, distribution)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Told, or its lease expired, while the sampler was at work.
+                raise FailedPrecondition(
+                    f"{ref} finished during the suggest", field="trial"
+                ) from None
             except (ValueError, TypeError) as e:
                 raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
 
