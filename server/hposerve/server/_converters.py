@@ -31,6 +31,8 @@ from hposerve.v1 import types_pb2
 _STUDY_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)$")
 _TRIAL_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)/trials/(\d{1,18})$")
 _NAMESPACE_NAME = re.compile(r"^namespaces/([^/]+)$")
+# Optuna stores parameter values as doubles: integers beyond 2**53 would not come back intact.
+_MAX_EXACT_INT = 2**53
 
 # -- resource names --------------------------------------------------------------------------
 
@@ -110,12 +112,16 @@ def distribution_from_proto(d: types_pb2.Distribution, field: str) -> BaseDistri
         if kind == "float":
             f = d.float
             step = f.step if f.HasField("step") else None
-            for bound in (f.low, f.high, step):
-                if bound is not None and not math.isfinite(bound):
-                    raise ValueError(f"bounds and step must be finite numbers, got {bound}")
+            if not all(map(math.isfinite, (f.low, f.high, f.high - f.low, step or 0.0))):
+                raise ValueError(
+                    "low, high, step and high - low must be finite numbers, got "
+                    f"low={f.low}, high={f.high}, step={step}"
+                )
             return FloatDistribution(f.low, f.high, log=f.log, step=step)
         if kind == "int":
             i = d.int
+            if max(abs(i.low), abs(i.high)) > _MAX_EXACT_INT:
+                raise ValueError(f"int bounds must lie within ±2**53, got [{i.low}, {i.high}]")
             return IntDistribution(
                 i.low, i.high, log=i.log, step=i.step if i.HasField("step") else 1
             )
@@ -124,7 +130,7 @@ def distribution_from_proto(d: types_pb2.Distribution, field: str) -> BaseDistri
                 value_from_proto(c, field=f"{field}.choices") for c in d.categorical.choices
             )
             return CategoricalDistribution(choices)
-    except ValueError as e:
+    except (ValueError, ArithmeticError) as e:
         raise InvalidArgument(f"invalid distribution for {field}: {e}", field=field) from None
     raise InvalidArgument(f"{field} has no distribution (float, int or categorical)", field=field)
 
@@ -146,15 +152,19 @@ def distribution_to_proto(d: BaseDistribution) -> types_pb2.Distribution:
     raise TypeError(f"unsupported distribution {d!r}")
 
 
+def parameter_from_proto(spec: types_pb2.ParameterSpec, field: str) -> tuple[str, BaseDistribution]:
+    if not spec.name:
+        raise InvalidArgument(f"{field}.name must not be empty", field=f"{field}.name")
+    return spec.name, distribution_from_proto(spec.distribution, f"{field}.distribution")
+
+
 def search_space_from_proto(specs: Any, field: str = "search_space") -> dict[str, BaseDistribution]:
     space: dict[str, BaseDistribution] = {}
     for i, spec in enumerate(specs):
-        where = f"{field}[{i}]"
-        if not spec.name:
-            raise InvalidArgument(f"{where}.name must not be empty", field=f"{where}.name")
-        if spec.name in space:
-            raise InvalidArgument(f"parameter {spec.name!r} appears twice", field=f"{where}.name")
-        space[spec.name] = distribution_from_proto(spec.distribution, f"{where}.distribution")
+        name, distribution = parameter_from_proto(spec, f"{field}[{i}]")
+        if name in space:
+            raise InvalidArgument(f"parameter {name!r} appears twice", field=f"{field}[{i}].name")
+        space[name] = distribution
     return space
 
 
@@ -173,8 +183,11 @@ def params_from_proto(params: Any, field: str = "params") -> dict[str, Any]:
 # -- attributes, times, pages ----------------------------------------------------------------
 
 
-def attrs_from_proto(struct: struct_pb2.Struct) -> dict[str, Any]:
-    return json_format.MessageToDict(struct)
+def attrs_from_proto(struct: struct_pb2.Struct, field: str = "user_attrs") -> dict[str, Any]:
+    try:
+        return json_format.MessageToDict(struct)
+    except ValueError as e:  # NaN and infinities have no JSON form
+        raise InvalidArgument(f"{field} must hold JSON values: {e}", field=field) from None
 
 
 def attrs_to_proto(attrs: dict[str, Any]) -> struct_pb2.Struct:

@@ -54,8 +54,12 @@ class LocalJournalBackend(BaseJournalBackend):
                 "stop it or use another data directory"
             ) from None
         self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        # Lines not yet read by JournalStorage; _tail[0] has log number _tail_start.
-        self._tail: list[dict[str, Any]] = self._load()
+        try:
+            # Lines not yet read by JournalStorage; _tail[0] has log number _tail_start.
+            self._tail: list[dict[str, Any]] = self._load()
+        except BaseException:
+            self.close()
+            raise
         self._tail_start = 0
 
     def _load(self) -> list[dict[str, Any]]:

@@ -73,8 +73,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     def SuggestParameter(
         self, request: pb.SuggestParameterRequest, context
     ) -> pb.SuggestParameterResponse:
-        space = conv.search_space_from_proto([request.parameter], "parameter")
-        ((name, distribution),) = space.items()
+        name, distribution = conv.parameter_from_proto(request.parameter, "parameter")
         value = self._registry.suggest(conv.trial_ref_from_name(request.trial), name, distribution)
         return pb.SuggestParameterResponse(value=conv.param_value_to_proto(value, distribution))
 

@@ -184,6 +184,10 @@ def value_from_proto(v: types_pb2.Value, *, field: str | None = None) -> GridVal
         )
     if kind == "null_value":
         return None
+    if kind == "double_value" and not math.isfinite(v.double_value):
+        raise InvalidArgument(
+            f"{field or 'the value'} must be a finite number, got {v.double_value}", field=field
+        )
     return getattr(v, kind)
 
 

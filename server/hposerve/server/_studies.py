@@ -63,6 +63,9 @@ _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 _MAX_REMEMBERED_REQUESTS = 10_000
 MAX_ASK_COUNT = 1000
+MAX_LEASE_SECONDS = 30 * 24 * 3600.0
+MAX_STEP = 2**31 - 1  # Optuna's SQL schema keeps steps in 32 bits
+_SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
 
 
 def check_namespace(namespace: str) -> None:
@@ -119,9 +122,9 @@ class StudyOptions:
     max_retries: int = 3
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.lease_seconds) and self.lease_seconds > 0):
+        if not 0 < self.lease_seconds <= MAX_LEASE_SECONDS:
             raise InvalidArgument(
-                f"lease_seconds must be a positive number, got {self.lease_seconds}",
+                f"lease_seconds must be in (0, {MAX_LEASE_SECONDS:.0f}], got {self.lease_seconds}",
                 field="options.lease_seconds",
             )
         if self.max_retries < 0:
@@ -209,6 +212,21 @@ class _LiveStudy:
         # scans the whole study for each ask, a cost that grows with the number of trials).
         self.exclusive = exclusive
         self.waiting = 0
+        # The first distribution seen for each parameter: Optuna refuses an incompatible one
+        # (another kind, other choices) once a trial exists, so it is checked before.
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    def check_compatible(self, space: Mapping[str, BaseDistribution], field: str) -> None:
+        for name, distribution in space.items():
+            known = self.distributions.setdefault(name, distribution)
+            try:
+                optuna.distributions.check_distribution_compatibility(known, distribution)
+            except ValueError as e:
+                raise InvalidArgument(
+                    f"parameter {name!r} conflicts with its distribution in earlier trials "
+                    f"({known}): {e}",
+                    field=field,
+                ) from None
 
     def ask(self, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
         """``study.ask(space)``, without its scan for enqueued trials when there are none."""
@@ -218,8 +236,12 @@ class _LiveStudy:
         # What study.ask does once it finds no enqueued trial.
         self.study._thread_local.cached_all_trials = None
         trial = optuna.Trial(self.study, self.storage.create_new_trial(self.study_id))
-        for name, distribution in space.items():
-            trial._suggest(name, distribution)
+        try:
+            for name, distribution in space.items():
+                trial._suggest(name, distribution)
+        except BaseException:
+            self.tell(trial, None, TrialState.FAIL)  # no half-sampled trial is left running
+            raise
         return trial
 
     @property
@@ -250,6 +272,10 @@ class _LiveStudy:
     def live_trial(self, number: int, lease: _Lease) -> optuna.Trial:
         if lease.trial is None:
             lease.trial = optuna.Trial(self.study, lease.trial_id)
+        elif not self.exclusive:
+            # Other replicas may have written this trial (a suggest, a report): Optuna's Trial
+            # caches it, so re-read it rather than sample or prune from a stale copy.
+            lease.trial._cached_frozen_trial = self.storage.get_trial(lease.trial_id)
         return lease.trial
 
     def running(self, number: int, action: str) -> _Lease:
@@ -469,6 +495,8 @@ class StudyRegistry:
                 live.adopt(trial, fresh=True)
             elif trial.state == TrialState.WAITING:
                 live.waiting += 1
+            for name, distribution in trial.distributions.items():
+                live.distributions.setdefault(name, distribution)
             request = trial.system_attrs.get(REQUEST_ATTR)
             if request:
                 live.requests.setdefault(request, []).append(trial.number)
@@ -513,6 +541,7 @@ class StudyRegistry:
         with live.sample_lock:
             if request_id and request_id in live.requests:
                 return [live.record(live.frozen(n)) for n in live.requests[request_id]]
+            live.check_compatible(search_space, "search_space")
             trials = []
             for _ in range(count):
                 trial = self._ask_one(live, search_space)
@@ -529,7 +558,7 @@ class StudyRegistry:
     ) -> optuna.Trial:
         try:
             trial = live.ask(search_space)
-        except (ValueError, TypeError) as e:
+        except _SAMPLING_ERRORS as e:
             raise InvalidArgument(
                 f"cannot sample this search space: {e}", field="search_space"
             ) from e
@@ -568,6 +597,7 @@ class StudyRegistry:
             with live.lock:
                 lease = live.running(ref.number, "suggest a parameter of")
                 trial = live.live_trial(ref.number, lease)
+            live.check_compatible({name: distribution}, "parameter")
             # Optuna caches the study's trials per thread for the duration of one trial;
             # requests of one trial arrive on any thread, so start each suggest afresh.
             live.study._thread_local.cached_all_trials = None
@@ -578,7 +608,7 @@ class StudyRegistry:
                 raise FailedPrecondition(
                     f"{ref} finished during the suggest", field="trial"
                 ) from None
-            except (ValueError, TypeError) as e:
+            except _SAMPLING_ERRORS as e:
                 raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
 
     # -- reporting and telling -------------------------------------------------------------
@@ -591,8 +621,8 @@ class StudyRegistry:
             FailedPrecondition: a multi-objective study, or a trial that is not running.
             NotFound: no such study or trial.
         """
-        if step < 0:
-            raise InvalidArgument(f"step must be >= 0, got {step}", field="step")
+        if not 0 <= step <= MAX_STEP:
+            raise InvalidArgument(f"step must be in [0, 2**31 - 1], got {step}", field="step")
         _check_finite([value], "value")
         live = self._get_live(ref.study)
         if len(live.config.directions) > 1:
@@ -765,11 +795,26 @@ class StudyRegistry:
     # -- leases ----------------------------------------------------------------------------
 
     def _reap_forever(self, interval: float) -> None:
+        try:
+            self._load_studies_with_running_trials()
+        except Exception:
+            _logger.exception("could not load the studies with running trials")
         while not self._stopping.wait(interval):
             try:
                 self.reap_expired()
             except Exception:  # the reaper must outlive any one bad study
                 _logger.exception("lease reaper failed; retrying")
+
+    def _load_studies_with_running_trials(self) -> None:
+        # After a restart nothing else may touch a study whose trainers died: watch its leases.
+        for frozen in self._storage.get_all_studies():
+            namespace, slash, study = frozen.study_name.partition("/")
+            running = (TrialState.RUNNING,)
+            if slash and self._storage.get_all_trials(frozen._study_id, False, running):
+                try:
+                    self._get_live(StudyRef(namespace, study))
+                except (InvalidArgument, NotFound):
+                    continue  # not one of ours, or deleted meanwhile
 
     def reap_expired(self, now: float | None = None) -> list[TrialRef]:
         """Fails the trials whose lease expired; returns them. Runs in the reaper thread."""
