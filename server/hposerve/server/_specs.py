@@ -9,6 +9,7 @@ in-process. Every input is checked here, before Optuna sees it, so that a bad sp
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -357,25 +358,29 @@ def _nsga_kwargs(spec: Message, prefix: str, n_objectives: int) -> dict[str, Any
     return {"crossover": make() if make else None}
 
 
-def _gp_sampler(**kwargs: Any) -> optuna.samplers.GPSampler:
-    # GPSampler imports torch lazily, at the first ask; find out now instead.
-    try:
-        import torch  # noqa: F401
-    except ImportError as e:
-        raise FailedPrecondition(
-            f"the gp sampler needs torch on the server, which cannot import it ({e}); "
-            "install torch there or choose another sampler",
-            field="sampler.gp",
-        ) from e
-    return optuna.samplers.GPSampler(**kwargs)
+def _needing(module: str, sampler: str, factory: Callable[..., Any]) -> Callable[..., Any]:
+    """A factory that first checks ``module`` imports: Optuna imports it only at the first ask."""
+
+    def build(**kwargs: Any) -> Any:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise FailedPrecondition(
+                f"the {sampler} sampler needs {module} on the server, which cannot import it "
+                f"({e}); install {module} there or choose another sampler",
+                field=f"sampler.{sampler}",
+            ) from e
+        return factory(**kwargs)
+
+    return build
 
 
 _SAMPLER_FACTORIES: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
-    "cmaes": optuna.samplers.CmaEsSampler,
-    "gp": _gp_sampler,
+    "cmaes": _needing("cmaes", "cmaes", optuna.samplers.CmaEsSampler),
+    "gp": _needing("torch", "gp", optuna.samplers.GPSampler),
     "qmc": optuna.samplers.QMCSampler,
     "nsga2": optuna.samplers.NSGAIISampler,
     "nsga3": optuna.samplers.NSGAIIISampler,
@@ -408,7 +413,8 @@ def build_sampler(
     Raises:
         InvalidArgument: The spec names an unknown sampler, has an invalid field, or asks for
             a sampler that cannot serve a study with ``n_objectives`` objectives.
-        FailedPrecondition: The gp sampler was asked for and torch cannot be imported.
+        FailedPrecondition: The gp or cmaes sampler was asked for and torch or cmaes cannot
+            be imported.
     """
     kind = None if spec is None else _chosen(spec, "sampler", SAMPLER_NAMES, "sampler")
     if kind is None:
