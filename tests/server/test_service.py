@@ -91,6 +91,7 @@ def test_fixed_space_ask_with_count(client, study_name):
         assert t.suggest_int("layers", 1, 8) == t.params["layers"]
         study.tell(t, t.params["lr"])
     assert [t.state for t in study.trials] == ["complete"] * 4
+    assert all(t.sample_seconds > 0 for t in study.trials)  # the sampler's own time, recorded
 
 
 def test_report_returns_prune_decision_and_should_prune(client, study_name, stub):

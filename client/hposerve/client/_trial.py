@@ -84,6 +84,7 @@ class FrozenTrial:
         datetime_start: When the trial started (UTC), if it did.
         datetime_complete: When the trial finished (UTC), if it did.
         name: Resource name, ``namespaces/{ns}/studies/{study}/trials/{number}``.
+        sample_seconds: Seconds the server's sampler spent on this trial.
     """
 
     number: int
@@ -96,6 +97,7 @@ class FrozenTrial:
     datetime_start: datetime.datetime | None
     datetime_complete: datetime.datetime | None
     name: str = ""
+    sample_seconds: float = 0.0
 
     @property
     def value(self) -> float | None:
@@ -139,6 +141,7 @@ class FrozenTrial:
             datetime_start=_time(proto, "start_time"),
             datetime_complete=_time(proto, "complete_time"),
             name=proto.name,
+            sample_seconds=proto.sample_seconds,
         )
 
 

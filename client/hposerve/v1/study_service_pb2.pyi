@@ -62,7 +62,7 @@ class StudyOptions(_message.Message):
     def __init__(self, lease_seconds: _Optional[float] = ..., retry_expired_trials: _Optional[bool] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("name", "number", "state", "values", "params", "intermediate_values", "user_attrs", "start_time", "complete_time", "lease_expire_time")
+    __slots__ = ("name", "number", "state", "values", "params", "intermediate_values", "user_attrs", "start_time", "complete_time", "lease_expire_time", "sample_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class Trial(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     state: _types_pb2.TrialState
@@ -83,7 +84,8 @@ class Trial(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     complete_time: _timestamp_pb2.Timestamp
     lease_expire_time: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    sample_seconds: float
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sample_seconds: _Optional[float] = ...) -> None: ...
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("parent", "study_id", "directions", "sampler", "pruner", "options", "load_if_exists", "request_id")

@@ -64,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_module.add_arguments(demo)
     demo.set_defaults(run=_demo)
+
+    bench = commands.add_parser(
+        "bench", help="measure the service against Optuna in-process and its gRPC proxy"
+    )
+    from hposerve.server import _bench
+
+    _bench.add_arguments(bench)
+    bench.set_defaults(run=_bench.main)
     return parser
 
 

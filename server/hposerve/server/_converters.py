@@ -24,7 +24,14 @@ from optuna.trial import TrialState
 
 from hposerve.server._exceptions import InvalidArgument
 from hposerve.server._specs import value_from_proto, value_to_proto
-from hposerve.server._studies import StudyInfo, StudyOptions, StudyRef, TrialRecord, TrialRef
+from hposerve.server._studies import (
+    SAMPLE_SECONDS_ATTR,
+    StudyInfo,
+    StudyOptions,
+    StudyRef,
+    TrialRecord,
+    TrialRef,
+)
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
 
@@ -300,4 +307,5 @@ def trial_to_proto(record: TrialRecord) -> pb.Trial:
         start_time=_datetime_ts(t.datetime_start),
         complete_time=_datetime_ts(t.datetime_complete),
         lease_expire_time=timestamp(record.lease_expires),
+        sample_seconds=t.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0),
     )

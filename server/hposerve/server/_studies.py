@@ -57,6 +57,7 @@ REQUEST_ATTR = "hposerve:request"
 RETRY_OF_ATTR = "hposerve:retry_of"
 RETRIES_ATTR = "hposerve:retries"
 EXPIRED_ATTR = "hposerve:expired"
+SAMPLE_SECONDS_ATTR = "hposerve:sample_seconds"
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _STUDY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -304,6 +305,12 @@ class _LiveStudy:
             return self.study.tell(trial, values, state=state)
         finally:
             self.study._thread_local.in_optimize_loop = False
+
+    def add_sample_seconds(self, trial: optuna.Trial, seconds: float) -> None:
+        # Kept with the trial, so that comparisons can report each sampler's own cost.
+        total = trial._cached_frozen_trial.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0) + seconds
+        trial.storage.set_trial_system_attr(trial._trial_id, SAMPLE_SECONDS_ATTR, total)
+        trial._cached_frozen_trial.system_attrs[SAMPLE_SECONDS_ATTR] = total
 
     def adopt(self, trial: FrozenTrial, *, fresh: bool = False) -> _Lease:
         """Watches the lease of a running trial this process did not hand out.
@@ -556,12 +563,14 @@ class StudyRegistry:
     def _ask_one(
         self, live: _LiveStudy, search_space: Mapping[str, BaseDistribution]
     ) -> optuna.Trial:
+        start = time.perf_counter()
         try:
             trial = live.ask(search_space)
         except _SAMPLING_ERRORS as e:
             raise InvalidArgument(
                 f"cannot sample this search space: {e}", field="search_space"
             ) from e
+        live.add_sample_seconds(trial, time.perf_counter() - start)
         lease = _Lease(trial._trial_id, 0.0, trial)
         with live.lock:
             live.leases[trial.number] = lease
@@ -602,7 +611,10 @@ class StudyRegistry:
             # requests of one trial arrive on any thread, so start each suggest afresh.
             live.study._thread_local.cached_all_trials = None
             try:
-                return trial._suggest(name, distribution)
+                start = time.perf_counter()
+                value = trial._suggest(name, distribution)
+                live.add_sample_seconds(trial, time.perf_counter() - start)
+                return value
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Told, or its lease expired, while the sampler was at work.
                 raise FailedPrecondition(

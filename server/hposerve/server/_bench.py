@@ -1,0 +1,431 @@
+"""``hposerve bench``: the service path measured side by side with Optuna itself.
+
+Every case runs the same per-trial workload: an ask with a fixed 5-parameter space (two log
+floats, a float, an int, a 6-way categorical), 5 intermediate reports (each with its pruning
+decision), and a tell. The service runs as a separate server process on its embedded default
+storage, as users run it; the Optuna baselines run in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+N_REPORTS = 5
+SERVE = [sys.executable, "-m", "hposerve.server", "--log-level", "WARNING", "serve"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much each case runs."""
+
+    growth_trials: int  # RandomSampler trials on one study; also gives random_ms_per_trial
+    growth_window: int  # per-trial time of the last window over the first
+    baseline_trials: int  # in-process InMemory and SQLite
+    proxy_trials: int  # Optuna's GrpcStorageProxy
+    tpe_window: tuple[int, int]  # TPE trials measured: [start, end)
+    concurrent_seconds: float
+    concurrent_processes: int = 4
+    concurrent_threads: int = 8  # per process: 32 trainers
+    tpe_background_studies: int = 2
+
+
+FULL = Sizes(
+    growth_trials=5000,
+    growth_window=1000,
+    baseline_trials=1000,
+    proxy_trials=300,
+    tpe_window=(500, 1000),
+    concurrent_seconds=20.0,
+)
+QUICK = Sizes(
+    growth_trials=1500,
+    growth_window=300,
+    baseline_trials=300,
+    proxy_trials=100,
+    tpe_window=(200, 400),
+    concurrent_seconds=5.0,
+)
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "random_ms_per_trial": ("<=", 3.0),
+    "speedup_vs_optuna_grpc_proxy": (">=", 10.0),
+    "tpe_ratio_vs_inprocess": ("<=", 1.2),
+    "growth_ratio": ("<=", 1.3),
+    "concurrent_trials_per_s": (">=", 300.0),
+    "tell_p99_ms": ("<=", 50.0),
+    "report_p99_ms": ("<=", 50.0),
+}
+
+
+# -- the workload --------------------------------------------------------------------------
+
+
+def optuna_space() -> dict[str, Any]:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    return {
+        "lr": FloatDistribution(1e-5, 1e-1, log=True),
+        "weight_decay": FloatDistribution(1e-6, 1e-2, log=True),
+        "dropout": FloatDistribution(0.0, 0.5),
+        "layers": IntDistribution(1, 8),
+        "activation": CategoricalDistribution(["relu", "gelu", "tanh", "silu", "elu", "selu"]),
+    }
+
+
+def objective_value(params: dict[str, Any], step: int) -> float:
+    """A cheap deterministic loss, so that samplers and pruners have something to work on."""
+    import math
+
+    return (
+        (math.log10(params["lr"]) + 3) ** 2
+        + params["dropout"]
+        + 0.1 * params["layers"]
+        + (1.0 / (step + 1))
+    )
+
+
+def optuna_trials(study: Any, n: int) -> list[float]:
+    """Runs ``n`` trials of the workload on an Optuna study; returns seconds per trial."""
+    space = optuna_space()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        trial = study.ask(space)
+        for step in range(N_REPORTS):
+            trial.report(objective_value(trial.params, step), step)
+            trial.should_prune()
+        study.tell(trial, objective_value(trial.params, N_REPORTS))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def service_trials(study: Any, n: int) -> list[float]:
+    """Runs ``n`` trials of the workload through the service; returns seconds per trial."""
+    space = optuna_space()  # the client takes Optuna's distributions as they are
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        trial = study.ask(space)
+        for step in range(N_REPORTS):
+            trial.report(objective_value(trial.params, step), step)
+        study.tell(trial, objective_value(trial.params, N_REPORTS))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def ms(seconds: Sequence[float]) -> float:
+    return statistics.fmean(seconds) * 1e3
+
+
+# -- processes ----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(target: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import grpc
+
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
+            with contextlib.suppress(grpc.FutureTimeoutError):
+                grpc.channel_ready_future(channel).result(timeout=0.5)
+                return
+    raise TimeoutError(f"no server at {target} after {timeout} s")
+
+
+@contextlib.contextmanager
+def server_process(argv: list[str], port: int) -> Iterator[str]:
+    """Runs a server (ours or Optuna's proxy) as a child process; yields its target."""
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    target = f"127.0.0.1:{port}"
+    try:
+        _wait_listening(target, process)
+        yield target
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def hposerve_server(data_dir: str) -> Iterator[str]:
+    port = _free_port()
+    with server_process([*SERVE, "--port", str(port), "--data-dir", data_dir], port) as target:
+        yield target
+
+
+_PROXY_MAIN = """
+import sys, optuna
+from optuna.storages import run_grpc_proxy_server
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+storage = optuna.storages.RDBStorage(sys.argv[1])
+run_grpc_proxy_server(storage, host="127.0.0.1", port=int(sys.argv[2]))
+"""
+
+
+# -- cases --------------------------------------------------------------------------------
+
+
+def case_service_random(target: str, sizes: Sizes) -> dict[str, float]:
+    from hposerve.client import Client
+
+    with Client(target) as client:
+        study = client.create_study(
+            name="bench-random", sampler={"type": "random", "seed": 0}, pruner={"type": "median"}
+        )
+        times = service_trials(study, sizes.growth_trials)
+    w = sizes.growth_window
+    return {
+        "random_ms_per_trial": ms(times[:w]),
+        "random_late_ms_per_trial": ms(times[-w:]),
+        "growth_ratio": ms(times[-w:]) / ms(times[:w]),
+    }
+
+
+def case_optuna(storage: Any, n: int) -> float:
+    import optuna
+
+    study = optuna.create_study(
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(),
+    )
+    return ms(optuna_trials(study, n))
+
+
+def case_grpc_proxy(tmp: str, n: int) -> float:
+    import optuna
+    from optuna.storages import GrpcStorageProxy
+
+    port = _free_port()
+    url = f"sqlite:///{tmp}/proxy.db"
+    optuna.storages.RDBStorage(url)  # create the schema before the proxy opens it
+    argv = [sys.executable, "-c", _PROXY_MAIN, url, str(port)]
+    with server_process(argv, port):
+        storage = GrpcStorageProxy(host="127.0.0.1", port=port)
+        result = case_optuna(storage, n)
+        storage.close()
+    return result
+
+
+def case_tpe(target: str, sizes: Sizes) -> dict[str, float]:
+    import optuna
+
+    from hposerve.client import Client
+
+    start, end = sizes.tpe_window
+    local = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    local_times = optuna_trials(local, end)[start:end]
+    with Client(target) as client:
+        study = client.create_study(name="bench-tpe", sampler={"type": "tpe", "seed": 0})
+        service_times = service_trials(study, end)[start:end]
+    return {
+        "tpe_inprocess_ms_per_trial": ms(local_times),
+        "tpe_service_ms_per_trial": ms(service_times),
+        "tpe_ratio_vs_inprocess": ms(service_times) / ms(local_times),
+    }
+
+
+def _trainer_process(target: str, study: str, threads: int, seconds: float, out: Any) -> None:
+    """Runs ``threads`` trainers (ask, one report, tell) for ``seconds``; sends latencies."""
+    from hposerve.client import Client
+
+    space = optuna_space()
+    results: list[tuple[int, list[float], list[float]]] = []
+    lock = threading.Lock()
+    with Client(target) as client:
+        handle = client.get_study(study)
+        barrier = threading.Barrier(threads)
+
+        def trainer() -> None:
+            done, reports, tells = 0, [], []
+            barrier.wait()
+            stop = time.perf_counter() + seconds
+            while time.perf_counter() < stop:
+                trial = handle.ask(space)
+                t0 = time.perf_counter()
+                trial.report(objective_value(trial.params, 0), 0)
+                t1 = time.perf_counter()
+                handle.tell(trial, objective_value(trial.params, 1))
+                t2 = time.perf_counter()
+                reports.append(t1 - t0)
+                tells.append(t2 - t1)
+                done += 1
+            with lock:
+                results.append((done, reports, tells))
+
+        workers = [threading.Thread(target=trainer) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    out.send(results)
+    out.close()
+
+
+def _tpe_background(target: str, index: int, stop: threading.Event) -> None:
+    """Keeps a TPE study sampling on the server, as other teams' studies would."""
+    from hposerve.client import Client
+
+    with Client(target) as client:
+        study = client.create_study(name=f"bench-tpe-background-{index}", sampler={"type": "tpe"})
+        while not stop.is_set():
+            service_trials(study, 1)
+
+
+def case_concurrent(target: str, sizes: Sizes) -> dict[str, float]:
+    from hposerve.client import Client
+
+    with Client(target) as client:
+        client.create_study(
+            name="bench-concurrent", sampler={"type": "random"}, pruner={"type": "none"}
+        )
+    stop = threading.Event()
+    background = [
+        threading.Thread(target=_tpe_background, args=(target, i, stop), daemon=True)
+        for i in range(sizes.tpe_background_studies)
+    ]
+    for t in background:
+        t.start()
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    for _ in range(sizes.concurrent_processes):
+        receive, send = context.Pipe(duplex=False)
+        process = context.Process(
+            target=_trainer_process,
+            args=(
+                target,
+                "bench-concurrent",
+                sizes.concurrent_threads,
+                sizes.concurrent_seconds,
+                send,
+            ),
+        )
+        process.start()
+        pipes.append(receive)
+        processes.append(process)
+    results = [r for pipe in pipes for r in pipe.recv()]
+    for process in processes:
+        process.join()
+    stop.set()
+    for t in background:
+        t.join(timeout=30)
+    done = sum(r[0] for r in results)
+    reports = sorted(x for r in results for x in r[1])
+    tells = sorted(x for r in results for x in r[2])
+    return {
+        "concurrent_trainers": float(sizes.concurrent_processes * sizes.concurrent_threads),
+        "concurrent_trials_per_s": done / sizes.concurrent_seconds,
+        "tell_p50_ms": _quantile(tells, 0.50) * 1e3,
+        "tell_p99_ms": _quantile(tells, 0.99) * 1e3,
+        "report_p50_ms": _quantile(reports, 0.50) * 1e3,
+        "report_p99_ms": _quantile(reports, 0.99) * 1e3,
+    }
+
+
+def _quantile(sorted_values: Sequence[float], q: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
+
+
+# -- the run ------------------------------------------------------------------------------
+
+
+def run(sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="hposerve-bench-") as tmp:
+        log(f"service, RandomSampler, {sizes.growth_trials} trials on one study")
+        with hposerve_server(os.path.join(tmp, "random")) as target:
+            figures |= case_service_random(target, sizes)
+        log(f"optuna in-process, InMemoryStorage, {sizes.baseline_trials} trials")
+        figures["inprocess_random_ms_per_trial"] = case_optuna(None, sizes.baseline_trials)
+        log(f"optuna in-process, sqlite RDBStorage, {sizes.baseline_trials} trials")
+        figures["optuna_sqlite_ms_per_trial"] = case_optuna(
+            f"sqlite:///{tmp}/optuna.db", sizes.baseline_trials
+        )
+        log(f"optuna GrpcStorageProxy over sqlite, {sizes.proxy_trials} trials")
+        figures["optuna_grpc_proxy_ms_per_trial"] = case_grpc_proxy(tmp, sizes.proxy_trials)
+        figures["speedup_vs_optuna_grpc_proxy"] = (
+            figures["optuna_grpc_proxy_ms_per_trial"] / figures["random_ms_per_trial"]
+        )
+        start, end = sizes.tpe_window
+        log(f"TPE, service and in-process, trials {start}-{end}")
+        with hposerve_server(os.path.join(tmp, "tpe")) as target:
+            figures |= case_tpe(target, sizes)
+        trainers = sizes.concurrent_processes * sizes.concurrent_threads
+        log(
+            f"{trainers} concurrent trainers ({sizes.concurrent_processes} processes), "
+            f"{sizes.concurrent_seconds:.0f} s, with {sizes.tpe_background_studies} TPE studies "
+            "sampling on the same server"
+        )
+        with hposerve_server(os.path.join(tmp, "concurrent")) as target:
+            figures |= case_concurrent(target, sizes)
+    return figures
+
+
+def table(figures: dict[str, float]) -> str:
+    lines = [f"{'figure':<34}{'value':>12}  target", "-" * 60]
+    for name, value in figures.items():
+        target = ""
+        if name in TARGETS:
+            op, bound = TARGETS[name]
+            ok = value <= bound if op == "<=" else value >= bound
+            target = f"{op} {bound:g}  {'ok' if ok else 'MISSED'}"
+        lines.append(f"{name:<34}{value:>12.3f}  {target}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="smaller sizes: about a minute")
+    parser.add_argument("--json", action="store_true", help="end with one line of JSON")
+
+
+def main(args: argparse.Namespace) -> int:
+    sizes = QUICK if args.quick else FULL
+    print(f"hposerve bench ({'quick' if args.quick else 'full'}): {sizes}", flush=True)
+    machine = f"{platform.platform()}, {os.cpu_count()} cores"
+    print(f"machine: {machine}, Python {platform.python_version()}")
+    started = time.perf_counter()
+    figures = run(sizes, log=lambda line: print(f"  {line} ...", flush=True))
+    print(table(figures))
+    print(f"took {time.perf_counter() - started:.0f} s")
+    if args.json:
+        print(json.dumps({k: round(v, 4) for k, v in figures.items()}))
+    missed = [
+        name
+        for name, (op, bound) in TARGETS.items()
+        if not (figures[name] <= bound if op == "<=" else figures[name] >= bound)
+    ]
+    return 1 if missed else 0
