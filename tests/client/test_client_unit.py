@@ -398,6 +398,7 @@ def test_every_call_has_a_deadline_and_the_metadata(fake):
         ask_timeout=40.0,
         metadata=(("x-team", "vision"),),
         heartbeat_interval=0.02,
+        sessions=False,  # every unary RPC is exercised here; sessions are tested elsewhere
     )
     with Client(target, config=config) as client:
         study = client.create_study(name="s")
@@ -417,7 +418,7 @@ def test_every_call_has_a_deadline_and_the_metadata(fake):
         assert study.best_trial.number == 0
         assert len(study.best_trials) == 1
         study.delete()
-    all_rpcs = set(pb.DESCRIPTOR.services_by_name["StudyService"].methods_by_name)
+    all_rpcs = set(pb.DESCRIPTOR.services_by_name["StudyService"].methods_by_name) - {"Session"}
     assert set(service.methods()) == all_rpcs
     for method, _, remaining, metadata in service.calls:
         limit = 40.0 if method in ("AskTrials", "SuggestParameter") else 7.0

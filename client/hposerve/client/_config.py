@@ -42,6 +42,11 @@ class ClientConfig:
     """Client-side load-balancing policy, e.g. ``"round_robin"`` to spread calls over all the
     addresses a DNS name resolves to. None: gRPC's default (``pick_first``)."""
 
+    sessions: bool = True
+    """Send each thread's trial calls (ask, suggest, report, tell, ...) over one stream, which
+    costs far less per call than unary RPCs. False: every call is a unary RPC. With
+    ``load_balancing``, a thread's session stays on one server: balancing is per thread."""
+
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")

@@ -6,11 +6,12 @@ from typing import Any
 
 import grpc
 
-try:  # googleapis-common-protos is optional: without it, errors just carry no details.
-    from google.rpc import error_details_pb2, status_pb2
+from hposerve.v1 import study_service_pb2 as pb
+
+try:  # googleapis-common-protos is optional: without it, details stay undecoded Any messages.
+    from google.rpc import error_details_pb2
 except ImportError:  # pragma: no cover - depends on the environment
     error_details_pb2 = None
-    status_pb2 = None
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -133,36 +134,39 @@ def from_rpc_error(error: grpc.RpcError) -> HposerveError:
         code = grpc.StatusCode.UNKNOWN
     details_fn = getattr(error, "details", None)
     message = (details_fn() if callable(details_fn) else None) or str(error) or code.name
-    decoded, violations = _decode_details(error)
-    return error_class(code)(message, code=code, field_violations=violations, details=decoded)
-
-
-def _decode_details(error: grpc.RpcError) -> tuple[list[Any], list[tuple[str, str]]]:
-    if status_pb2 is None or error_details_pb2 is None:
-        return [], []
     trailing_fn = getattr(error, "trailing_metadata", None)
     trailing = (trailing_fn() if callable(trailing_fn) else None) or ()
     raw = next((value for key, value in trailing if key == _STATUS_DETAILS_KEY), None)
-    if not isinstance(raw, bytes):
-        return [], []
     try:
-        status = status_pb2.Status.FromString(raw)
+        details = pb.Status.FromString(raw).details if isinstance(raw, bytes) else ()
     except Exception:  # noqa: BLE001 - a malformed detail must not hide the real error
-        return [], []
+        details = ()
+    return _error(code, message, details)
+
+
+def from_status(status: pb.Status) -> HposerveError:
+    """Maps an error answered inside a session (a google.rpc.Status) to our exception."""
+    code = _CODES_BY_NUMBER.get(status.code, grpc.StatusCode.UNKNOWN)
+    return _error(code, status.message or code.name, status.details)
+
+
+def _error(code: grpc.StatusCode, message: str, details: Any) -> HposerveError:
     decoded: list[Any] = []
     violations: list[tuple[str, str]] = []
-    for any_msg in status.details:
+    for any_msg in details:
         message_type = _DETAIL_TYPES.get(any_msg.TypeName())
         if message_type is None:
             decoded.append(any_msg)
             continue
-        message = message_type()
-        any_msg.Unpack(message)
-        decoded.append(message)
-        if isinstance(message, error_details_pb2.BadRequest):
-            violations.extend((v.field, v.description) for v in message.field_violations)
-    return decoded, violations
+        detail = message_type()
+        any_msg.Unpack(detail)
+        decoded.append(detail)
+        if isinstance(detail, error_details_pb2.BadRequest):
+            violations.extend((v.field, v.description) for v in detail.field_violations)
+    return error_class(code)(message, code=code, field_violations=violations, details=decoded)
 
+
+_CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
 _DETAIL_TYPES: dict[str, Any] = (
     {

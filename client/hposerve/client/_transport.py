@@ -6,6 +6,7 @@ import json
 import logging
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -16,9 +17,11 @@ from google.protobuf.message import Message
 from hposerve.v1 import study_service_pb2_grpc
 
 from ._config import ClientConfig
-from ._errors import HposerveError, from_rpc_error
+from ._errors import DeadlineExceeded, HposerveError, Unavailable, from_rpc_error, from_status
+from ._session import SESSION_FIELDS, SessionClosed, Sessions, SessionTimeout
 
 _logger = logging.getLogger("hposerve.client")
+_SESSION_PAUSE = 30.0  # seconds of unary calls after the server refused a session
 
 
 def make_channel(
@@ -49,6 +52,10 @@ class Transport:
         self._stub = study_service_pb2_grpc.StudyServiceStub(channel)
         self._closed = threading.Event()
         self._random = random.Random()
+        self._sessions = Sessions(
+            self._stub, config.metadata or None, max(config.timeout, config.ask_timeout)
+        )
+        self._sessions_paused_until = 0.0 if config.sessions else float("inf")
 
     @property
     def config(self) -> ClientConfig:
@@ -75,16 +82,17 @@ class Transport:
         fields = request.DESCRIPTOR.fields_by_name
         if "request_id" in fields and not request.request_id:  # type: ignore[attr-defined]
             request.request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
-        rpc = getattr(self._stub, method)
         deadline = self._config.timeout if timeout is None else timeout
         metadata = self._config.metadata or None
         backoff = self._config.initial_backoff
         attempt = 1
         while True:
             try:
-                return rpc(request, timeout=deadline, metadata=metadata)
+                return self._invoke(method, request, deadline, metadata)
             except grpc.RpcError as rpc_error:
                 error = from_rpc_error(rpc_error)
+            except HposerveError as hposerve_error:
+                error = hposerve_error
             except ValueError:  # grpc raises it for a call on a closed channel
                 if self.closed:
                     raise HposerveError(
@@ -108,6 +116,46 @@ class Transport:
             backoff *= 2
             attempt += 1
 
+    def _invoke(self, method: str, request: Message, timeout: float, metadata: Any) -> Any:
+        """One attempt: over this thread's session where the call can go there, else unary."""
+        field = SESSION_FIELDS.get(method)
+        if field is not None and time.monotonic() >= self._sessions_paused_until:
+            session = self._sessions.current()
+            try:
+                response = session.call(field, request, timeout)
+            except SessionTimeout:
+                self._sessions.drop(session)
+                raise DeadlineExceeded(
+                    f"{method} got no answer within {timeout} s",
+                    code=grpc.StatusCode.DEADLINE_EXCEEDED,
+                ) from None
+            except SessionClosed:
+                self._sessions.drop(session)
+                if self.closed:
+                    raise HposerveError(
+                        "the client is closed", code=grpc.StatusCode.CANCELLED
+                    ) from None
+                # Retried like any UNAVAILABLE call, with the same request id.
+                raise Unavailable(
+                    f"the server closed the session during {method}",
+                    code=grpc.StatusCode.UNAVAILABLE,
+                ) from None
+            except grpc.RpcError as e:
+                self._sessions.drop(session)
+                if e.code() not in (
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    grpc.StatusCode.UNIMPLEMENTED,
+                ):
+                    raise
+                # No session free on the server, or an older server: unary calls for a while.
+                _logger.info("sessions unavailable (%s); using unary calls", e.code().name)
+                self._sessions_paused_until = time.monotonic() + _SESSION_PAUSE
+            else:
+                if response.WhichOneof("result") == "error":
+                    raise from_status(response.error)
+                return getattr(response, field)
+        return getattr(self._stub, method)(request, timeout=timeout, metadata=metadata)
+
     def pages(self, method: str, request: Message, items: str) -> Iterator[Any]:
         """Yields the ``items`` of every page of a List call, following next_page_token."""
         while True:
@@ -120,4 +168,5 @@ class Transport:
     def close(self) -> None:
         """Closes the channel; calls in flight are cancelled, later calls fail."""
         self._closed.set()
+        self._sessions.close()
         self._channel.close()

@@ -22,6 +22,7 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import any_pb2 as google_dot_protobuf_dot_any__pb2
 from google.protobuf import empty_pb2 as google_dot_protobuf_dot_empty__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
@@ -29,7 +30,7 @@ from hposerve.v1 import specs_pb2 as hposerve_dot_v1_dot_specs__pb2
 from hposerve.v1 import types_pb2 as hposerve_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fhposerve/v1/study_service.proto\x12\x0bhposerve.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hposerve/v1/specs.proto\x1a\x17hposerve/v1/types.proto\"m\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.hposerve.v1.Value\x12/\n\x0c\x64istribution\x18\x03 \x01(\x0b\x32\x19.hposerve.v1.Distribution\"0\n\x11IntermediateValue\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05value\x18\x02 \x01(\x01\"\xa5\x02\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\ndirections\x18\x02 \x03(\x0e\x32\x16.hposerve.v1.Direction\x12)\n\x07sampler\x18\x03 \x01(\x0b\x32\x18.hposerve.v1.SamplerSpec\x12\'\n\x06pruner\x18\x04 \x01(\x0b\x32\x17.hposerve.v1.PrunerSpec\x12*\n\x07options\x18\x05 \x01(\x0b\x32\x19.hposerve.v1.StudyOptions\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btrial_count\x18\x07 \x01(\x03\x12\x1c\n\x14\x63omplete_trial_count\x18\x08 \x01(\x03\"\x84\x01\n\x0cStudyOptions\x12\x1a\n\rlease_seconds\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x14retry_expired_trials\x18\x02 \x01(\x08\x12\x18\n\x0bmax_retries\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\x10\n\x0e_lease_secondsB\x0e\n\x0c_max_retries\"\xa1\x03\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.hposerve.v1.TrialState\x12\x0e\n\x06values\x18\x04 \x03(\x01\x12&\n\x06params\x18\x05 \x03(\x0b\x32\x16.hposerve.v1.Parameter\x12;\n\x13intermediate_values\x18\x06 \x03(\x0b\x32\x1e.hposerve.v1.IntermediateValue\x12+\n\nuser_attrs\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11lease_expire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esample_seconds\x18\x0b \x01(\x01\"\x8e\x02\n\x12\x43reateStudyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x10\n\x08study_id\x18\x02 \x01(\t\x12*\n\ndirections\x18\x03 \x03(\x0e\x32\x16.hposerve.v1.Direction\x12)\n\x07sampler\x18\x04 \x01(\x0b\x32\x18.hposerve.v1.SamplerSpec\x12\'\n\x06pruner\x18\x05 \x01(\x0b\x32\x17.hposerve.v1.PrunerSpec\x12*\n\x07options\x18\x06 \x01(\x0b\x32\x19.hposerve.v1.StudyOptions\x12\x16\n\x0eload_if_exists\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x1f\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x12ListStudiesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x13ListStudiesResponse\x12#\n\x07studies\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Study\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x12\x44\x65leteStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"w\n\x10\x41skTrialsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x30\n\x0csearch_space\x18\x02 \x03(\x0b\x32\x1a.hposerve.v1.ParameterSpec\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"7\n\x11\x41skTrialsResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial\"k\n\x17SuggestParameterRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12-\n\tparameter\x18\x02 \x01(\x0b\x32\x1a.hposerve.v1.ParameterSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"=\n\x18SuggestParameterResponse\x12!\n\x05value\x18\x01 \x01(\x0b\x32\x12.hposerve.v1.Value\"`\n\x1eReportIntermediateValueRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"7\n\x1fReportIntermediateValueResponse\x12\x14\n\x0cshould_prune\x18\x01 \x01(\x08\"#\n\x12ShouldPruneRequest\x12\r\n\x05trial\x18\x01 \x01(\t\"+\n\x13ShouldPruneResponse\x12\x14\n\x0cshould_prune\x18\x01 \x01(\x08\"m\n\x10TellTrialRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hposerve.v1.TrialState\x12\x0e\n\x06values\x18\x03 \x03(\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06trials\x18\x01 \x03(\t\"=\n\x11HeartbeatResponse\x12(\n\x06leases\x18\x01 \x03(\x0b\x32\x18.hposerve.v1.LeaseStatus\"^\n\x0bLeaseStatus\x12\r\n\x05trial\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x0fGetTrialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"s\n\x11ListTrialsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\'\n\x06states\x18\x02 \x03(\x0e\x32\x17.hposerve.v1.TrialState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListTrialsResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xff\x01\n\x13\x45nqueueTrialRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12<\n\x06params\x18\x02 \x03(\x0b\x32,.hposerve.v1.EnqueueTrialRequest.ParamsEntry\x12+\n\nuser_attrs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0eskip_if_exists\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x1a\x41\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.hposerve.v1.Value:\x02\x38\x01\"o\n\x1dSetTrialUserAttributesRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12+\n\nuser_attrs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"%\n\x13GetBestTrialRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"\'\n\x15GetParetoFrontRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"<\n\x16GetParetoFrontResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial2\xf9\t\n\x0cStudyService\x12\x42\n\x0b\x43reateStudy\x12\x1f.hposerve.v1.CreateStudyRequest\x1a\x12.hposerve.v1.Study\x12<\n\x08GetStudy\x12\x1c.hposerve.v1.GetStudyRequest\x1a\x12.hposerve.v1.Study\x12P\n\x0bListStudies\x12\x1f.hposerve.v1.ListStudiesRequest\x1a .hposerve.v1.ListStudiesResponse\x12\x46\n\x0b\x44\x65leteStudy\x12\x1f.hposerve.v1.DeleteStudyRequest\x1a\x16.google.protobuf.Empty\x12J\n\tAskTrials\x12\x1d.hposerve.v1.AskTrialsRequest\x1a\x1e.hposerve.v1.AskTrialsResponse\x12_\n\x10SuggestParameter\x12$.hposerve.v1.SuggestParameterRequest\x1a%.hposerve.v1.SuggestParameterResponse\x12t\n\x17ReportIntermediateValue\x12+.hposerve.v1.ReportIntermediateValueRequest\x1a,.hposerve.v1.ReportIntermediateValueResponse\x12P\n\x0bShouldPrune\x12\x1f.hposerve.v1.ShouldPruneRequest\x1a .hposerve.v1.ShouldPruneResponse\x12>\n\tTellTrial\x12\x1d.hposerve.v1.TellTrialRequest\x1a\x12.hposerve.v1.Trial\x12J\n\tHeartbeat\x12\x1d.hposerve.v1.HeartbeatRequest\x1a\x1e.hposerve.v1.HeartbeatResponse\x12<\n\x08GetTrial\x12\x1c.hposerve.v1.GetTrialRequest\x1a\x12.hposerve.v1.Trial\x12M\n\nListTrials\x12\x1e.hposerve.v1.ListTrialsRequest\x1a\x1f.hposerve.v1.ListTrialsResponse\x12\x44\n\x0c\x45nqueueTrial\x12 .hposerve.v1.EnqueueTrialRequest\x1a\x12.hposerve.v1.Trial\x12X\n\x16SetTrialUserAttributes\x12*.hposerve.v1.SetTrialUserAttributesRequest\x1a\x12.hposerve.v1.Trial\x12\x44\n\x0cGetBestTrial\x12 .hposerve.v1.GetBestTrialRequest\x1a\x12.hposerve.v1.Trial\x12Y\n\x0eGetParetoFront\x12\".hposerve.v1.GetParetoFrontRequest\x1a#.hposerve.v1.GetParetoFrontResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fhposerve/v1/study_service.proto\x12\x0bhposerve.v1\x1a\x19google/protobuf/any.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17hposerve/v1/specs.proto\x1a\x17hposerve/v1/types.proto\"m\n\tParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.hposerve.v1.Value\x12/\n\x0c\x64istribution\x18\x03 \x01(\x0b\x32\x19.hposerve.v1.Distribution\"0\n\x11IntermediateValue\x12\x0c\n\x04step\x18\x01 \x01(\x03\x12\r\n\x05value\x18\x02 \x01(\x01\"\xa5\x02\n\x05Study\x12\x0c\n\x04name\x18\x01 \x01(\t\x12*\n\ndirections\x18\x02 \x03(\x0e\x32\x16.hposerve.v1.Direction\x12)\n\x07sampler\x18\x03 \x01(\x0b\x32\x18.hposerve.v1.SamplerSpec\x12\'\n\x06pruner\x18\x04 \x01(\x0b\x32\x17.hposerve.v1.PrunerSpec\x12*\n\x07options\x18\x05 \x01(\x0b\x32\x19.hposerve.v1.StudyOptions\x12/\n\x0b\x63reate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0btrial_count\x18\x07 \x01(\x03\x12\x1c\n\x14\x63omplete_trial_count\x18\x08 \x01(\x03\"\x84\x01\n\x0cStudyOptions\x12\x1a\n\rlease_seconds\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1c\n\x14retry_expired_trials\x18\x02 \x01(\x08\x12\x18\n\x0bmax_retries\x18\x03 \x01(\x05H\x01\x88\x01\x01\x42\x10\n\x0e_lease_secondsB\x0e\n\x0c_max_retries\"\xa1\x03\n\x05Trial\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06number\x18\x02 \x01(\x03\x12&\n\x05state\x18\x03 \x01(\x0e\x32\x17.hposerve.v1.TrialState\x12\x0e\n\x06values\x18\x04 \x03(\x01\x12&\n\x06params\x18\x05 \x03(\x0b\x32\x16.hposerve.v1.Parameter\x12;\n\x13intermediate_values\x18\x06 \x03(\x0b\x32\x1e.hposerve.v1.IntermediateValue\x12+\n\nuser_attrs\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\nstart_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\rcomplete_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11lease_expire_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0esample_seconds\x18\x0b \x01(\x01\"\x8e\x02\n\x12\x43reateStudyRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x10\n\x08study_id\x18\x02 \x01(\t\x12*\n\ndirections\x18\x03 \x03(\x0e\x32\x16.hposerve.v1.Direction\x12)\n\x07sampler\x18\x04 \x01(\x0b\x32\x18.hposerve.v1.SamplerSpec\x12\'\n\x06pruner\x18\x05 \x01(\x0b\x32\x17.hposerve.v1.PrunerSpec\x12*\n\x07options\x18\x06 \x01(\x0b\x32\x19.hposerve.v1.StudyOptions\x12\x16\n\x0eload_if_exists\x18\x07 \x01(\x08\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x1f\n\x0fGetStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"K\n\x12ListStudiesRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"S\n\x13ListStudiesResponse\x12#\n\x07studies\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Study\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"6\n\x12\x44\x65leteStudyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"w\n\x10\x41skTrialsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\x30\n\x0csearch_space\x18\x02 \x03(\x0b\x32\x1a.hposerve.v1.ParameterSpec\x12\r\n\x05\x63ount\x18\x03 \x01(\x05\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"7\n\x11\x41skTrialsResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial\"k\n\x17SuggestParameterRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12-\n\tparameter\x18\x02 \x01(\x0b\x32\x1a.hposerve.v1.ParameterSpec\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"=\n\x18SuggestParameterResponse\x12!\n\x05value\x18\x01 \x01(\x0b\x32\x12.hposerve.v1.Value\"`\n\x1eReportIntermediateValueRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\r\n\x05value\x18\x03 \x01(\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"7\n\x1fReportIntermediateValueResponse\x12\x14\n\x0cshould_prune\x18\x01 \x01(\x08\"#\n\x12ShouldPruneRequest\x12\r\n\x05trial\x18\x01 \x01(\t\"+\n\x13ShouldPruneResponse\x12\x14\n\x0cshould_prune\x18\x01 \x01(\x08\"m\n\x10TellTrialRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12&\n\x05state\x18\x02 \x01(\x0e\x32\x17.hposerve.v1.TrialState\x12\x0e\n\x06values\x18\x03 \x03(\x01\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\"\n\x10HeartbeatRequest\x12\x0e\n\x06trials\x18\x01 \x03(\t\"=\n\x11HeartbeatResponse\x12(\n\x06leases\x18\x01 \x03(\x0b\x32\x18.hposerve.v1.LeaseStatus\"^\n\x0bLeaseStatus\x12\r\n\x05trial\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12/\n\x0b\x65xpire_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x1f\n\x0fGetTrialRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"s\n\x11ListTrialsRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12\'\n\x06states\x18\x02 \x03(\x0e\x32\x17.hposerve.v1.TrialState\x12\x11\n\tpage_size\x18\x03 \x01(\x05\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListTrialsResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xff\x01\n\x13\x45nqueueTrialRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\x12<\n\x06params\x18\x02 \x03(\x0b\x32,.hposerve.v1.EnqueueTrialRequest.ParamsEntry\x12+\n\nuser_attrs\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x16\n\x0eskip_if_exists\x18\x04 \x01(\x08\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x1a\x41\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12!\n\x05value\x18\x02 \x01(\x0b\x32\x12.hposerve.v1.Value:\x02\x38\x01\"o\n\x1dSetTrialUserAttributesRequest\x12\r\n\x05trial\x18\x01 \x01(\t\x12+\n\nuser_attrs\x18\x02 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x12\n\nrequest_id\x18\x03 \x01(\t\"%\n\x13GetBestTrialRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"\'\n\x15GetParetoFrontRequest\x12\x0e\n\x06parent\x18\x01 \x01(\t\"<\n\x16GetParetoFrontResponse\x12\"\n\x06trials\x18\x01 \x03(\x0b\x32\x12.hposerve.v1.Trial\"\xd5\x03\n\x0eSessionRequest\x12\x33\n\nask_trials\x18\x01 \x01(\x0b\x32\x1d.hposerve.v1.AskTrialsRequestH\x00\x12\x41\n\x11suggest_parameter\x18\x02 \x01(\x0b\x32$.hposerve.v1.SuggestParameterRequestH\x00\x12P\n\x19report_intermediate_value\x18\x03 \x01(\x0b\x32+.hposerve.v1.ReportIntermediateValueRequestH\x00\x12\x37\n\x0cshould_prune\x18\x04 \x01(\x0b\x32\x1f.hposerve.v1.ShouldPruneRequestH\x00\x12\x33\n\ntell_trial\x18\x05 \x01(\x0b\x32\x1d.hposerve.v1.TellTrialRequestH\x00\x12O\n\x19set_trial_user_attributes\x18\x06 \x01(\x0b\x32*.hposerve.v1.SetTrialUserAttributesRequestH\x00\x12\x32\n\theartbeat\x18\x07 \x01(\x0b\x32\x1d.hposerve.v1.HeartbeatRequestH\x00\x42\x06\n\x04\x63\x61ll\"\xe0\x03\n\x0fSessionResponse\x12\x34\n\nask_trials\x18\x01 \x01(\x0b\x32\x1e.hposerve.v1.AskTrialsResponseH\x00\x12\x42\n\x11suggest_parameter\x18\x02 \x01(\x0b\x32%.hposerve.v1.SuggestParameterResponseH\x00\x12Q\n\x19report_intermediate_value\x18\x03 \x01(\x0b\x32,.hposerve.v1.ReportIntermediateValueResponseH\x00\x12\x38\n\x0cshould_prune\x18\x04 \x01(\x0b\x32 .hposerve.v1.ShouldPruneResponseH\x00\x12(\n\ntell_trial\x18\x05 \x01(\x0b\x32\x12.hposerve.v1.TrialH\x00\x12\x37\n\x19set_trial_user_attributes\x18\x06 \x01(\x0b\x32\x12.hposerve.v1.TrialH\x00\x12\x33\n\theartbeat\x18\x07 \x01(\x0b\x32\x1e.hposerve.v1.HeartbeatResponseH\x00\x12$\n\x05\x65rror\x18\x0f \x01(\x0b\x32\x13.hposerve.v1.StatusH\x00\x42\x08\n\x06result\"N\n\x06Status\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12%\n\x07\x64\x65tails\x18\x03 \x03(\x0b\x32\x14.google.protobuf.Any2\xc3\n\n\x0cStudyService\x12\x42\n\x0b\x43reateStudy\x12\x1f.hposerve.v1.CreateStudyRequest\x1a\x12.hposerve.v1.Study\x12<\n\x08GetStudy\x12\x1c.hposerve.v1.GetStudyRequest\x1a\x12.hposerve.v1.Study\x12P\n\x0bListStudies\x12\x1f.hposerve.v1.ListStudiesRequest\x1a .hposerve.v1.ListStudiesResponse\x12\x46\n\x0b\x44\x65leteStudy\x12\x1f.hposerve.v1.DeleteStudyRequest\x1a\x16.google.protobuf.Empty\x12J\n\tAskTrials\x12\x1d.hposerve.v1.AskTrialsRequest\x1a\x1e.hposerve.v1.AskTrialsResponse\x12_\n\x10SuggestParameter\x12$.hposerve.v1.SuggestParameterRequest\x1a%.hposerve.v1.SuggestParameterResponse\x12t\n\x17ReportIntermediateValue\x12+.hposerve.v1.ReportIntermediateValueRequest\x1a,.hposerve.v1.ReportIntermediateValueResponse\x12P\n\x0bShouldPrune\x12\x1f.hposerve.v1.ShouldPruneRequest\x1a .hposerve.v1.ShouldPruneResponse\x12>\n\tTellTrial\x12\x1d.hposerve.v1.TellTrialRequest\x1a\x12.hposerve.v1.Trial\x12J\n\tHeartbeat\x12\x1d.hposerve.v1.HeartbeatRequest\x1a\x1e.hposerve.v1.HeartbeatResponse\x12<\n\x08GetTrial\x12\x1c.hposerve.v1.GetTrialRequest\x1a\x12.hposerve.v1.Trial\x12M\n\nListTrials\x12\x1e.hposerve.v1.ListTrialsRequest\x1a\x1f.hposerve.v1.ListTrialsResponse\x12\x44\n\x0c\x45nqueueTrial\x12 .hposerve.v1.EnqueueTrialRequest\x1a\x12.hposerve.v1.Trial\x12X\n\x16SetTrialUserAttributes\x12*.hposerve.v1.SetTrialUserAttributesRequest\x1a\x12.hposerve.v1.Trial\x12\x44\n\x0cGetBestTrial\x12 .hposerve.v1.GetBestTrialRequest\x1a\x12.hposerve.v1.Trial\x12Y\n\x0eGetParetoFront\x12\".hposerve.v1.GetParetoFrontRequest\x1a#.hposerve.v1.GetParetoFrontResponse\x12H\n\x07Session\x12\x1b.hposerve.v1.SessionRequest\x1a\x1c.hposerve.v1.SessionResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,68 +39,74 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._loaded_options = None
   _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
-  _globals['_PARAMETER']._serialized_start=190
-  _globals['_PARAMETER']._serialized_end=299
-  _globals['_INTERMEDIATEVALUE']._serialized_start=301
-  _globals['_INTERMEDIATEVALUE']._serialized_end=349
-  _globals['_STUDY']._serialized_start=352
-  _globals['_STUDY']._serialized_end=645
-  _globals['_STUDYOPTIONS']._serialized_start=648
-  _globals['_STUDYOPTIONS']._serialized_end=780
-  _globals['_TRIAL']._serialized_start=783
-  _globals['_TRIAL']._serialized_end=1200
-  _globals['_CREATESTUDYREQUEST']._serialized_start=1203
-  _globals['_CREATESTUDYREQUEST']._serialized_end=1473
-  _globals['_GETSTUDYREQUEST']._serialized_start=1475
-  _globals['_GETSTUDYREQUEST']._serialized_end=1506
-  _globals['_LISTSTUDIESREQUEST']._serialized_start=1508
-  _globals['_LISTSTUDIESREQUEST']._serialized_end=1583
-  _globals['_LISTSTUDIESRESPONSE']._serialized_start=1585
-  _globals['_LISTSTUDIESRESPONSE']._serialized_end=1668
-  _globals['_DELETESTUDYREQUEST']._serialized_start=1670
-  _globals['_DELETESTUDYREQUEST']._serialized_end=1724
-  _globals['_ASKTRIALSREQUEST']._serialized_start=1726
-  _globals['_ASKTRIALSREQUEST']._serialized_end=1845
-  _globals['_ASKTRIALSRESPONSE']._serialized_start=1847
-  _globals['_ASKTRIALSRESPONSE']._serialized_end=1902
-  _globals['_SUGGESTPARAMETERREQUEST']._serialized_start=1904
-  _globals['_SUGGESTPARAMETERREQUEST']._serialized_end=2011
-  _globals['_SUGGESTPARAMETERRESPONSE']._serialized_start=2013
-  _globals['_SUGGESTPARAMETERRESPONSE']._serialized_end=2074
-  _globals['_REPORTINTERMEDIATEVALUEREQUEST']._serialized_start=2076
-  _globals['_REPORTINTERMEDIATEVALUEREQUEST']._serialized_end=2172
-  _globals['_REPORTINTERMEDIATEVALUERESPONSE']._serialized_start=2174
-  _globals['_REPORTINTERMEDIATEVALUERESPONSE']._serialized_end=2229
-  _globals['_SHOULDPRUNEREQUEST']._serialized_start=2231
-  _globals['_SHOULDPRUNEREQUEST']._serialized_end=2266
-  _globals['_SHOULDPRUNERESPONSE']._serialized_start=2268
-  _globals['_SHOULDPRUNERESPONSE']._serialized_end=2311
-  _globals['_TELLTRIALREQUEST']._serialized_start=2313
-  _globals['_TELLTRIALREQUEST']._serialized_end=2422
-  _globals['_HEARTBEATREQUEST']._serialized_start=2424
-  _globals['_HEARTBEATREQUEST']._serialized_end=2458
-  _globals['_HEARTBEATRESPONSE']._serialized_start=2460
-  _globals['_HEARTBEATRESPONSE']._serialized_end=2521
-  _globals['_LEASESTATUS']._serialized_start=2523
-  _globals['_LEASESTATUS']._serialized_end=2617
-  _globals['_GETTRIALREQUEST']._serialized_start=2619
-  _globals['_GETTRIALREQUEST']._serialized_end=2650
-  _globals['_LISTTRIALSREQUEST']._serialized_start=2652
-  _globals['_LISTTRIALSREQUEST']._serialized_end=2767
-  _globals['_LISTTRIALSRESPONSE']._serialized_start=2769
-  _globals['_LISTTRIALSRESPONSE']._serialized_end=2850
-  _globals['_ENQUEUETRIALREQUEST']._serialized_start=2853
-  _globals['_ENQUEUETRIALREQUEST']._serialized_end=3108
-  _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._serialized_start=3043
-  _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._serialized_end=3108
-  _globals['_SETTRIALUSERATTRIBUTESREQUEST']._serialized_start=3110
-  _globals['_SETTRIALUSERATTRIBUTESREQUEST']._serialized_end=3221
-  _globals['_GETBESTTRIALREQUEST']._serialized_start=3223
-  _globals['_GETBESTTRIALREQUEST']._serialized_end=3260
-  _globals['_GETPARETOFRONTREQUEST']._serialized_start=3262
-  _globals['_GETPARETOFRONTREQUEST']._serialized_end=3301
-  _globals['_GETPARETOFRONTRESPONSE']._serialized_start=3303
-  _globals['_GETPARETOFRONTRESPONSE']._serialized_end=3363
-  _globals['_STUDYSERVICE']._serialized_start=3366
-  _globals['_STUDYSERVICE']._serialized_end=4639
+  _globals['_PARAMETER']._serialized_start=217
+  _globals['_PARAMETER']._serialized_end=326
+  _globals['_INTERMEDIATEVALUE']._serialized_start=328
+  _globals['_INTERMEDIATEVALUE']._serialized_end=376
+  _globals['_STUDY']._serialized_start=379
+  _globals['_STUDY']._serialized_end=672
+  _globals['_STUDYOPTIONS']._serialized_start=675
+  _globals['_STUDYOPTIONS']._serialized_end=807
+  _globals['_TRIAL']._serialized_start=810
+  _globals['_TRIAL']._serialized_end=1227
+  _globals['_CREATESTUDYREQUEST']._serialized_start=1230
+  _globals['_CREATESTUDYREQUEST']._serialized_end=1500
+  _globals['_GETSTUDYREQUEST']._serialized_start=1502
+  _globals['_GETSTUDYREQUEST']._serialized_end=1533
+  _globals['_LISTSTUDIESREQUEST']._serialized_start=1535
+  _globals['_LISTSTUDIESREQUEST']._serialized_end=1610
+  _globals['_LISTSTUDIESRESPONSE']._serialized_start=1612
+  _globals['_LISTSTUDIESRESPONSE']._serialized_end=1695
+  _globals['_DELETESTUDYREQUEST']._serialized_start=1697
+  _globals['_DELETESTUDYREQUEST']._serialized_end=1751
+  _globals['_ASKTRIALSREQUEST']._serialized_start=1753
+  _globals['_ASKTRIALSREQUEST']._serialized_end=1872
+  _globals['_ASKTRIALSRESPONSE']._serialized_start=1874
+  _globals['_ASKTRIALSRESPONSE']._serialized_end=1929
+  _globals['_SUGGESTPARAMETERREQUEST']._serialized_start=1931
+  _globals['_SUGGESTPARAMETERREQUEST']._serialized_end=2038
+  _globals['_SUGGESTPARAMETERRESPONSE']._serialized_start=2040
+  _globals['_SUGGESTPARAMETERRESPONSE']._serialized_end=2101
+  _globals['_REPORTINTERMEDIATEVALUEREQUEST']._serialized_start=2103
+  _globals['_REPORTINTERMEDIATEVALUEREQUEST']._serialized_end=2199
+  _globals['_REPORTINTERMEDIATEVALUERESPONSE']._serialized_start=2201
+  _globals['_REPORTINTERMEDIATEVALUERESPONSE']._serialized_end=2256
+  _globals['_SHOULDPRUNEREQUEST']._serialized_start=2258
+  _globals['_SHOULDPRUNEREQUEST']._serialized_end=2293
+  _globals['_SHOULDPRUNERESPONSE']._serialized_start=2295
+  _globals['_SHOULDPRUNERESPONSE']._serialized_end=2338
+  _globals['_TELLTRIALREQUEST']._serialized_start=2340
+  _globals['_TELLTRIALREQUEST']._serialized_end=2449
+  _globals['_HEARTBEATREQUEST']._serialized_start=2451
+  _globals['_HEARTBEATREQUEST']._serialized_end=2485
+  _globals['_HEARTBEATRESPONSE']._serialized_start=2487
+  _globals['_HEARTBEATRESPONSE']._serialized_end=2548
+  _globals['_LEASESTATUS']._serialized_start=2550
+  _globals['_LEASESTATUS']._serialized_end=2644
+  _globals['_GETTRIALREQUEST']._serialized_start=2646
+  _globals['_GETTRIALREQUEST']._serialized_end=2677
+  _globals['_LISTTRIALSREQUEST']._serialized_start=2679
+  _globals['_LISTTRIALSREQUEST']._serialized_end=2794
+  _globals['_LISTTRIALSRESPONSE']._serialized_start=2796
+  _globals['_LISTTRIALSRESPONSE']._serialized_end=2877
+  _globals['_ENQUEUETRIALREQUEST']._serialized_start=2880
+  _globals['_ENQUEUETRIALREQUEST']._serialized_end=3135
+  _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._serialized_start=3070
+  _globals['_ENQUEUETRIALREQUEST_PARAMSENTRY']._serialized_end=3135
+  _globals['_SETTRIALUSERATTRIBUTESREQUEST']._serialized_start=3137
+  _globals['_SETTRIALUSERATTRIBUTESREQUEST']._serialized_end=3248
+  _globals['_GETBESTTRIALREQUEST']._serialized_start=3250
+  _globals['_GETBESTTRIALREQUEST']._serialized_end=3287
+  _globals['_GETPARETOFRONTREQUEST']._serialized_start=3289
+  _globals['_GETPARETOFRONTREQUEST']._serialized_end=3328
+  _globals['_GETPARETOFRONTRESPONSE']._serialized_start=3330
+  _globals['_GETPARETOFRONTRESPONSE']._serialized_end=3390
+  _globals['_SESSIONREQUEST']._serialized_start=3393
+  _globals['_SESSIONREQUEST']._serialized_end=3862
+  _globals['_SESSIONRESPONSE']._serialized_start=3865
+  _globals['_SESSIONRESPONSE']._serialized_end=4345
+  _globals['_STATUS']._serialized_start=4347
+  _globals['_STATUS']._serialized_end=4425
+  _globals['_STUDYSERVICE']._serialized_start=4428
+  _globals['_STUDYSERVICE']._serialized_end=5775
 # @@protoc_insertion_point(module_scope)

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import any_pb2 as _any_pb2
 from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -311,3 +312,51 @@ class GetParetoFrontResponse(_message.Message):
     TRIALS_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[Trial]
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat")
+    ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SHOULD_PRUNE_FIELD_NUMBER: _ClassVar[int]
+    TELL_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    ask_trials: AskTrialsRequest
+    suggest_parameter: SuggestParameterRequest
+    report_intermediate_value: ReportIntermediateValueRequest
+    should_prune: ShouldPruneRequest
+    tell_trial: TellTrialRequest
+    set_trial_user_attributes: SetTrialUserAttributesRequest
+    heartbeat: HeartbeatRequest
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsRequest, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterRequest, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueRequest, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneRequest, _Mapping]] = ..., tell_trial: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[SetTrialUserAttributesRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ...) -> None: ...
+
+class SessionResponse(_message.Message):
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "error")
+    ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
+    SHOULD_PRUNE_FIELD_NUMBER: _ClassVar[int]
+    TELL_TRIAL_FIELD_NUMBER: _ClassVar[int]
+    SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ask_trials: AskTrialsResponse
+    suggest_parameter: SuggestParameterResponse
+    report_intermediate_value: ReportIntermediateValueResponse
+    should_prune: ShouldPruneResponse
+    tell_trial: Trial
+    set_trial_user_attributes: Trial
+    heartbeat: HeartbeatResponse
+    error: Status
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsResponse, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterResponse, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueResponse, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneResponse, _Mapping]] = ..., tell_trial: _Optional[_Union[Trial, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[Trial, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+
+class Status(_message.Message):
+    __slots__ = ("code", "message", "details")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    DETAILS_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    details: _containers.RepeatedCompositeFieldContainer[_any_pb2.Any]
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., details: _Optional[_Iterable[_Union[_any_pb2.Any, _Mapping]]] = ...) -> None: ...

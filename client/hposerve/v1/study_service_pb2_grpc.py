@@ -116,6 +116,11 @@ class StudyServiceStub:
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.SerializeToString,
                 response_deserializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/hposerve.v1.StudyService/Session',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.SessionRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.SessionResponse.FromString,
+                _registered_method=True)
 
 
 class StudyServiceServicer:
@@ -234,6 +239,15 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """Carries one trainer's trial calls (ask, suggest, report, should-prune, tell, user attributes,
+        heartbeat) over one stream: one response per request, in order. The same calls as the unary
+        RPCs, at a fraction of their per-call cost; a call's error comes back in its response.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_StudyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -316,6 +330,11 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.GetParetoFront,
                     request_deserializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.FromString,
                     response_serializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.SessionRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.SessionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -751,6 +770,33 @@ class StudyService:
             '/hposerve.v1.StudyService/GetParetoFront',
             hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.SerializeToString,
             hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/hposerve.v1.StudyService/Session',
+            hposerve_dot_v1_dot_study__service__pb2.SessionRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.SessionResponse.FromString,
             options,
             channel_credentials,
             insecure,

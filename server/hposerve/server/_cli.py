@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("HPOSERVE_FSYNC", "") not in ("", "0", "false"),
         help="sync every write of the embedded storage to disk: survives power loss, slower",
     )
-    serve.add_argument("--workers", type=int, default=64, help="threads serving calls")
+    serve.add_argument(
+        "--workers", type=int, default=128, help="threads serving calls and sessions"
+    )
     serve.set_defaults(run=_serve)
 
     demo = commands.add_parser(

@@ -75,17 +75,25 @@ def to_status(error: DomainError) -> status_pb2.Status:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def status_of(error: Exception, method: str) -> status_pb2.Status:
+    """The status answering a call that raised ``error``; call it in the ``except`` block."""
+    if isinstance(error, DomainError):
+        return to_status(error)
+    _logger.exception("%s failed", method)
+    return status_pb2.Status(code=code_pb2.INTERNAL, message=f"{method} failed on the server")
+
+
 def rpc(method: F) -> F:
-    """Wraps a servicer method: domain errors become their status, others INTERNAL."""
+    """Wraps a servicer method: domain errors become their status, others INTERNAL.
+
+    The undecorated method stays reachable as ``__wrapped__`` (sessions call it directly).
+    """
 
     @functools.wraps(method)
     def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             return method(self, request, context)
-        except DomainError as e:
-            context.abort_with_status(rpc_status.to_status(to_status(e)))
-        except Exception:
-            _logger.exception("%s failed", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, f"{method.__name__} failed on the server")
+        except Exception as e:
+            context.abort_with_status(rpc_status.to_status(status_of(e, method.__name__)))
 
     return wrapper  # type: ignore[return-value]

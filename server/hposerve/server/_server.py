@@ -11,14 +11,24 @@ from concurrent import futures
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from hposerve.server._comparison_servicer import ComparisonServicer
+from hposerve.server._comparisons import ComparisonRegistry
 from hposerve.server._servicer import StudyServicer
 from hposerve.server._storage import close_storage, open_storage
 from hposerve.server._studies import StudyRegistry
-from hposerve.v1 import study_service_pb2, study_service_pb2_grpc
+from hposerve.v1 import (
+    comparison_service_pb2,
+    comparison_service_pb2_grpc,
+    study_service_pb2,
+    study_service_pb2_grpc,
+)
 
 _logger = logging.getLogger(__name__)
 
 SERVICE_NAME = study_service_pb2.DESCRIPTOR.services_by_name["StudyService"].full_name
+COMPARISON_SERVICE_NAME = comparison_service_pb2.DESCRIPTOR.services_by_name[
+    "ComparisonService"
+].full_name
 
 
 class Server:
@@ -31,11 +41,13 @@ class Server:
         self,
         grpc_server: grpc.Server,
         registry: StudyRegistry,
+        servicer: StudyServicer,
         health_servicer: health.HealthServicer,
         storage: object,
         port: int,
     ) -> None:
         self._grpc = grpc_server
+        self._servicer = servicer
         self._registry = registry
         self._health = health_servicer
         self._storage = storage
@@ -48,7 +60,7 @@ class Server:
 
     def start(self) -> Server:
         self._grpc.start()
-        for service in ("", SERVICE_NAME):
+        for service in ("", SERVICE_NAME, COMPARISON_SERVICE_NAME):
             self._health.set(service, health_pb2.HealthCheckResponse.SERVING)
         return self
 
@@ -58,7 +70,9 @@ class Server:
             return
         self._stopped.set()
         self._health.enter_graceful_shutdown()
-        self._grpc.stop(grace).wait()
+        stopped = self._grpc.stop(grace)
+        self._servicer.close_sessions()  # open sessions would otherwise hold on for the grace
+        stopped.wait()
         self._registry.close()
         close_storage(self._storage)  # type: ignore[arg-type]
 
@@ -79,7 +93,7 @@ def make_server(
     storage: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     fsync: bool = False,
-    max_workers: int = 64,
+    max_workers: int = 128,
     reap_interval: float = 1.0,
 ) -> Server:
     """Builds a server bound to ``address`` (port 0 picks a free one); call ``start()``.
@@ -89,7 +103,8 @@ def make_server(
         storage: An Optuna storage URL; None for the embedded default in ``data_dir``.
         data_dir: Where the embedded default keeps its data.
         fsync: Sync every write of the embedded default to disk.
-        max_workers: Threads serving calls; each trainer's call holds one while it runs.
+        max_workers: Threads serving calls. A call holds one while it runs and a session
+            (one trainer thread's stream) for its lifetime; 32 are kept for unary calls.
         reap_interval: Seconds between checks for expired trial leases.
     """
     opened = open_storage(storage, data_dir=data_dir, fsync=fsync)
@@ -98,7 +113,11 @@ def make_server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hposerve-rpc"),
         options=[("grpc.so_reuseport", 0)],
     )
-    study_service_pb2_grpc.add_StudyServiceServicer_to_server(StudyServicer(registry), grpc_server)
+    servicer = StudyServicer(registry, max_sessions=max(1, max_workers - 32))
+    study_service_pb2_grpc.add_StudyServiceServicer_to_server(servicer, grpc_server)
+    comparison_service_pb2_grpc.add_ComparisonServiceServicer_to_server(
+        ComparisonServicer(ComparisonRegistry(registry)), grpc_server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     port = grpc_server.add_insecure_port(address)
@@ -106,7 +125,7 @@ def make_server(
         registry.close()
         close_storage(opened)
         raise OSError(f"cannot listen on {address}")
-    return Server(grpc_server, registry, health_servicer, opened, port)
+    return Server(grpc_server, registry, servicer, health_servicer, opened, port)
 
 
 def serve(address: str = "127.0.0.1:50051", *, grace: float = 10.0, **kwargs: object) -> None:

@@ -5,10 +5,15 @@ It holds no state of its own; errors are mapped in ``_errors``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
+import grpc
 from google.protobuf import empty_pb2
 
 from hposerve.server import _converters as conv
-from hposerve.server._errors import rpc
+from hposerve.server._errors import rpc, status_of
+from hposerve.server._exceptions import InvalidArgument
 from hposerve.server._studies import StudyRegistry
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
@@ -20,8 +25,23 @@ _TRIAL_PAGE = {"default": 1000, "maximum": 10_000}
 class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     """Serves a ``StudyRegistry`` over gRPC."""
 
-    def __init__(self, registry: StudyRegistry) -> None:
+    def __init__(self, registry: StudyRegistry, *, max_sessions: int = 64) -> None:
         self._registry = registry
+        # A session holds a server thread for its lifetime: past this many, clients are told
+        # RESOURCE_EXHAUSTED and fall back to unary calls, so unary calls always find a thread.
+        self._sessions = threading.BoundedSemaphore(max_sessions)
+        # Open sessions, and whether each is serving a call, so that a stop ends idle ones now.
+        self._open: dict[grpc.ServicerContext, bool] = {}
+        self._open_lock = threading.Lock()
+        self._stopping = threading.Event()
+
+    def close_sessions(self) -> None:
+        """Ends the idle sessions now and the busy ones after their current call."""
+        self._stopping.set()
+        with self._open_lock:
+            idle = [context for context, busy in self._open.items() if not busy]
+        for context in idle:
+            context.cancel()
 
     @rpc
     def CreateStudy(self, request: pb.CreateStudyRequest, context) -> pb.Study:
@@ -166,3 +186,45 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     ) -> pb.GetParetoFrontResponse:
         records = self._registry.pareto_front(conv.study_ref_from_name(request.parent, "parent"))
         return pb.GetParetoFrontResponse(trials=[conv.trial_to_proto(r) for r in records])
+
+    def Session(
+        self, requests: Iterator[pb.SessionRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.SessionResponse]:
+        if not self._sessions.acquire(blocking=False):
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no session free; use unary calls")
+        self._set_busy(context, False)
+        try:
+            for request in requests:
+                self._set_busy(context, True)
+                yield self._session_call(request, context)
+                self._set_busy(context, False)
+                if self._stopping.is_set():
+                    return
+        finally:
+            with self._open_lock:
+                self._open.pop(context, None)
+            self._sessions.release()
+
+    def _set_busy(self, context: grpc.ServicerContext, busy: bool) -> None:
+        with self._open_lock:
+            self._open[context] = busy
+
+    def _session_call(
+        self, request: pb.SessionRequest, context: grpc.ServicerContext
+    ) -> pb.SessionResponse:
+        call = request.WhichOneof("call")
+        try:
+            if call is None:
+                raise InvalidArgument("a session request names no call", field="call")
+            result = _SESSION_CALLS[call](self, getattr(request, call), context)
+            return pb.SessionResponse(**{call: result})
+        except Exception as e:  # answered in-band: the stream goes on
+            status = status_of(e, call or "Session")
+            return pb.SessionResponse(error=pb.Status.FromString(status.SerializeToString()))
+
+
+# Session call (a SessionRequest field) -> the undecorated unary method that serves it.
+_SESSION_CALLS = {
+    field.name: getattr(StudyServicer, field.message_type.name.removesuffix("Request")).__wrapped__
+    for field in pb.SessionRequest.DESCRIPTOR.oneofs_by_name["call"].fields
+}

@@ -1,0 +1,110 @@
+"""Sessions: a thread's trial calls over one stream, with unary calls as the fallback."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from hposerve.client import (
+    Client,
+    ClientConfig,
+    FailedPrecondition,
+    FloatDistribution,
+    InvalidArgument,
+)
+from hposerve.server import make_server
+
+SPACE = {"x": FloatDistribution(0.0, 1.0)}
+
+
+def run_trials(client: Client, name: str, n: int) -> list[tuple[dict, float]]:
+    study = client.create_study(name=name, sampler={"type": "tpe", "seed": 3}, load_if_exists=True)
+    out = []
+    for _ in range(n):
+        trial = study.ask()
+        x = trial.suggest_float("x", 0.0, 1.0)
+        trial.report(x, 0)
+        trial.set_user_attr("k", 1)
+        out.append((dict(trial.params), study.tell(trial, (x - 0.3) ** 2).values[0]))
+    return out
+
+
+def test_session_and_unary_calls_give_the_same_results(target, study_name):
+    with Client(target, config=ClientConfig(sessions=True)) as a:
+        over_session = run_trials(a, study_name + "-s", 15)
+    with Client(target, config=ClientConfig(sessions=False)) as b:
+        over_unary = run_trials(b, study_name + "-u", 15)
+    assert over_session == over_unary
+
+
+def test_errors_come_back_in_band_and_the_session_goes_on(client, study_name):
+    study = client.create_study(name=study_name)
+    trial = study.ask()
+    with pytest.raises(InvalidArgument) as info:
+        trial.report(float("nan"), 0)
+    assert info.value.field_violations and info.value.field_violations[0][0] == "value"
+    with pytest.raises(InvalidArgument, match="step"):
+        trial.report(1.0, -1)
+    assert trial.report(1.0, 0) is False  # the same stream still serves
+    study.tell(trial, 1.0)
+    with pytest.raises(FailedPrecondition):
+        study.tell(trial, 2.0)
+
+
+def test_no_session_free_falls_back_to_unary(tmp_path, study_name):
+    # 33 threads leave one session: the second trainer thread is refused one and goes unary.
+    server = make_server("127.0.0.1:0", data_dir=tmp_path / "d", max_workers=33).start()
+    try:
+        with Client(f"127.0.0.1:{server.port}") as client:
+            client.create_study(name=study_name, sampler={"type": "random"})
+            results: list[int] = []
+            errors: list[BaseException] = []
+
+            def trainer() -> None:
+                try:
+                    study = client.get_study(study_name)
+                    for _ in range(5):
+                        trial = study.ask(SPACE)
+                        trial.report(trial.params["x"], 0)
+                        study.tell(trial, trial.params["x"])
+                        results.append(trial.number)
+                except BaseException as e:  # surfaced below
+                    errors.append(e)
+
+            threads = [threading.Thread(target=trainer) for _ in range(3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert not errors, errors
+            assert sorted(results) == list(range(15))
+    finally:
+        server.stop()
+
+
+def test_a_broken_stream_is_retried_on_a_new_one(tmp_path, study_name):
+    data = tmp_path / "d"
+    server = make_server("127.0.0.1:0", data_dir=data).start()
+    port = server.port
+    config = ClientConfig(initial_backoff=0.05, max_backoff=0.2, max_attempts=20)
+    with Client(f"127.0.0.1:{port}", config=config) as client:
+        study = client.create_study(name=study_name)
+        trial = study.ask()
+        assert trial.report(1.0, 0) is False
+        server.stop()  # the session's stream breaks
+        restarted: list = []
+        threading.Timer(
+            0.5, lambda: restarted.append(make_server(f"127.0.0.1:{port}", data_dir=data).start())
+        ).start()
+        try:
+            # UNAVAILABLE while the server is down: retried until it is back, on a new stream.
+            assert trial.report(2.0, 1) is False
+            assert study.tell(trial, 2.0).values == [2.0]
+        finally:
+            deadline = time.monotonic() + 10
+            while not restarted and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for s in restarted:
+                s.stop()
