@@ -41,7 +41,14 @@ def test_demo_against_a_running_server_through_main(tmp_path: Path) -> None:
     try:
         target = f"127.0.0.1:{server.port}"
         args = argparse.Namespace(
-            workers=1, trials=2, epochs=2, seed=3, data_dir=None, target=target
+            workers=1,
+            trials=2,
+            epochs=2,
+            seed=3,
+            data_dir=None,
+            target=target,
+            no_compare=True,
+            out=None,
         )
         assert main(args) == 0
         with Client(target) as client:

@@ -10,6 +10,13 @@ Needs only grpcio and protobuf. Example::
 """
 
 from ._client import Client, StudySummary
+from ._comparison import (
+    Comparison,
+    ComparisonArm,
+    ComparisonMember,
+    ComparisonRun,
+    ComparisonTrial,
+)
 from ._config import ClientConfig
 from ._distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from ._errors import (
@@ -25,6 +32,7 @@ from ._errors import (
     Unauthenticated,
     Unavailable,
 )
+from ._refine import narrow_space
 from ._specs import pruner_spec, sampler_spec
 from ._study import Study
 from ._trial import FrozenTrial, Trial
@@ -34,6 +42,11 @@ __all__ = [
     "CategoricalDistribution",
     "Client",
     "ClientConfig",
+    "Comparison",
+    "ComparisonArm",
+    "ComparisonMember",
+    "ComparisonRun",
+    "ComparisonTrial",
     "DeadlineExceeded",
     "FailedPrecondition",
     "FloatDistribution",
@@ -50,6 +63,7 @@ __all__ = [
     "TrialPruned",
     "Unauthenticated",
     "Unavailable",
+    "narrow_space",
     "pruner_spec",
     "sampler_spec",
 ]

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import grpc
 
+from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import specs_pb2, types_pb2
 from hposerve.v1 import study_service_pb2 as pb
 
+from ._comparison import Comparison, comparison_request
 from ._config import ClientConfig
+from ._distributions import search_space_to_proto
 from ._errors import InvalidArgument
 from ._heartbeat import Heartbeat
 from ._specs import pruner_spec, sampler_spec
@@ -226,3 +229,166 @@ class Client:
 
     def _study(self, proto: pb.Study) -> Study:
         return Study(self._transport, self._heartbeat, proto)
+
+    def refine(
+        self,
+        *,
+        source: Study | str,
+        name: str,
+        top: int | float = 0.2,
+        margin: float = 0.5,
+        sampler: dict[str, Any] | specs_pb2.SamplerSpec | None = None,
+        pruner: dict[str, Any] | specs_pb2.PrunerSpec | None = None,
+        load_if_exists: bool = False,
+    ) -> tuple[Study, dict[str, Any]]:
+        """Creates a study searching a space narrowed around the best trials of ``source``.
+
+        Coarse to fine: run a wide (e.g. random, log-uniform) search first, then refine it.
+        The source's space is the distributions of its trials (the first seen per name); it is
+        narrowed by :func:`~hposerve.client.narrow_space`. The new study has the source's
+        direction(s) and is warm-started with the source's complete trials whose parameters
+        all lie in the narrowed space: each is enqueued, asked and told its known values, so
+        the new study's sampler sees them as evidence. These trials are records of the
+        source's evaluations, not new ones; each carries the user attribute
+        ``"hposerve:refined_from"`` naming its source trial.
+
+        Example::
+
+            fine, space = client.refine(source="coarse", name="fine", top=0.2,
+                                        sampler={"type": "tpe", "seed": 0})
+            fine.optimize(objective, n_trials=20, search_space=space)
+
+        Args:
+            source: The coarse study, or its (short or resource) name.
+            name: Short name of the new study.
+            top: How many best trials to narrow around: an int count, or a fraction in
+                (0, 1] of the complete trials.
+            margin: How far to widen the top trials' range on each side, as a fraction of it.
+            sampler: The new study's sampler, e.g. ``{"type": "tpe", "seed": 0}``.
+            pruner: The new study's pruner.
+            load_if_exists: Return an existing study of that name. If it has trials already,
+                it is not warm-started again, and the space returned is that of its trials.
+
+        Returns:
+            The new study, and the narrowed space ``{name: distribution}`` to ask it with
+            (``study.ask(space)``, ``study.optimize(..., search_space=space)``).
+
+        Raises:
+            FailedPrecondition: The source has no complete trial.
+            AlreadyExists: The new study exists and ``load_if_exists`` is not set.
+        """
+        from ._refine import refine_study
+
+        return refine_study(
+            self,
+            source=source,
+            name=name,
+            top=top,
+            margin=margin,
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=load_if_exists,
+        )
+
+    # Comparisons.
+
+    def _comparison_name(self, name: str) -> str:
+        return name if name.startswith("namespaces/") else f"{self.parent}/comparisons/{name}"
+
+    def create_comparison(
+        self,
+        *,
+        name: str,
+        direction: Any = "minimize",
+        search_space: Mapping[str, Any],
+        arms: Sequence[Any],
+        seeds: int,
+        trials_per_study: int,
+        load_if_exists: bool = False,
+        lease_seconds: float | None = None,
+        request_id: str | None = None,
+    ) -> Comparison:
+        """Creates a comparison: one study per (arm, seed), same space and budget.
+
+        Example::
+
+            comparison = client.create_comparison(
+                name="branin-cmp",
+                search_space={"x": FloatDistribution(-5, 10), "y": FloatDistribution(0, 15)},
+                arms=["tpe", "random", "grid"],
+                seeds=5,
+                trials_per_study=100,
+            )
+            while (trial := comparison.ask()) is not None:
+                comparison.tell(trial, evaluate(trial.params, seed=trial.seed))
+
+        Args:
+            name: Short comparison name; member studies are ``{name}.{arm}.s{seed}``.
+            direction: ``"minimize"`` or ``"maximize"``.
+            search_space: ``{name: distribution}``, the fixed space of every trial.
+            arms: Sampler types (``"tpe"``), or dicts ``{"name": ..., "sampler": "tpe" or
+                {"type": "tpe", ...}, "pruner": "median" or {...}, "shuffle_grid": bool}``.
+                An arm's name defaults to its sampler type. A sampler without a seed gets the
+                seed index of each member; one with a seed gets ``seed + index``. A grid
+                without axes gets a grid derived from the space for the budget.
+            seeds: Member studies per arm.
+            trials_per_study: The budget of every member study.
+            load_if_exists: Return the existing comparison (same definition) instead of
+                raising AlreadyExists; completes one whose creation was interrupted.
+            lease_seconds: How long an asked trial lives without a heartbeat; None: 300 s.
+            request_id: Idempotency key; a fresh one is made if None.
+
+        Returns:
+            The comparison.
+
+        Raises:
+            InvalidArgument: A bad definition (unknown sampler, repeated arm name, a grid larger
+                than the budget...); nothing is created.
+            AlreadyExists: The comparison exists and ``load_if_exists`` is not set.
+            FailedPrecondition: It exists with another definition.
+        """
+        options = pb.StudyOptions()
+        if lease_seconds is not None:
+            options.lease_seconds = lease_seconds
+        request = comparison_request(
+            parent=self.parent,
+            name=name,
+            direction=_direction(direction),
+            search_space=search_space_to_proto(search_space),
+            arms=arms,
+            seeds=seeds,
+            trials_per_study=trials_per_study,
+            options=options,
+            load_if_exists=load_if_exists,
+            request_id=request_id,
+        )
+        return self._comparison(self._transport.call("CreateComparison", request))
+
+    def get_comparison(self, name: str) -> Comparison:
+        """Returns the comparison of that (short or resource) name, with its progress.
+
+        Raises:
+            NotFound: No such comparison.
+        """
+        request = cpb.GetComparisonRequest(name=self._comparison_name(name))
+        return self._comparison(self._transport.call("GetComparison", request))
+
+    def list_comparisons(self) -> list[Comparison]:
+        """Returns the comparisons of the namespace, fetching them a page at a time."""
+        request = cpb.ListComparisonsRequest(parent=self.parent)
+        return [
+            self._comparison(c)
+            for c in self._transport.pages("ListComparisons", request, "comparisons")
+        ]
+
+    def delete_comparison(self, name: str) -> None:
+        """Deletes the comparison of that (short or resource) name and its member studies.
+
+        Raises:
+            NotFound: No such comparison.
+        """
+        request = cpb.DeleteComparisonRequest(name=self._comparison_name(name))
+        self._transport.call("DeleteComparison", request)
+
+    def _comparison(self, proto: cpb.Comparison) -> Comparison:
+        return Comparison(self._transport, self._heartbeat, proto)

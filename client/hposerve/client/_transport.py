@@ -14,7 +14,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
-from hposerve.v1 import study_service_pb2_grpc
+from hposerve.v1 import comparison_service_pb2_grpc, study_service_pb2_grpc
 
 from ._config import ClientConfig
 from ._errors import DeadlineExceeded, HposerveError, Unavailable, from_rpc_error, from_status
@@ -38,7 +38,7 @@ def make_channel(
 
 
 class Transport:
-    """Calls StudyService methods. Thread-safe.
+    """Calls StudyService and ComparisonService methods. Thread-safe.
 
     Every call gets a deadline and the configured metadata; a mutating request without a
     request id gets a fresh one; UNAVAILABLE (and only that) is retried with exponential
@@ -50,6 +50,7 @@ class Transport:
         self._channel = channel
         self._config = config
         self._stub = study_service_pb2_grpc.StudyServiceStub(channel)
+        self._comparison_stub = comparison_service_pb2_grpc.ComparisonServiceStub(channel)
         self._closed = threading.Event()
         self._random = random.Random()
         self._sessions = Sessions(
@@ -154,7 +155,8 @@ class Transport:
                 if response.WhichOneof("result") == "error":
                     raise from_status(response.error)
                 return getattr(response, field)
-        return getattr(self._stub, method)(request, timeout=timeout, metadata=metadata)
+        stub = self._stub if hasattr(self._stub, method) else self._comparison_stub
+        return getattr(stub, method)(request, timeout=timeout, metadata=metadata)
 
     def pages(self, method: str, request: Message, items: str) -> Iterator[Any]:
         """Yields the ``items`` of every page of a List call, following next_page_token."""

@@ -1,4 +1,4 @@
-"""The ``hposerve`` command line: ``serve`` and ``demo``."""
+"""The ``hposerve`` command line: ``serve``, ``demo``, ``compare`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def _demo(args: argparse.Namespace) -> int:
     from hposerve.server import _demo
 
     return _demo.main(args)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from hposerve.server import _compare_cli
+
+    return _compare_cli.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo_module.add_arguments(demo)
     demo.set_defaults(run=_demo)
+
+    compare = commands.add_parser(
+        "compare", help="compare samplers and pruners on a task: run, report, status"
+    )
+    from hposerve.server import _compare_cli
+
+    _compare_cli.add_arguments(compare)
+    compare.set_defaults(run=_compare)
 
     bench = commands.add_parser(
         "bench", help="measure the service against Optuna in-process and its gRPC proxy"

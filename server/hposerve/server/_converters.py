@@ -22,6 +22,14 @@ from optuna.distributions import (
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
+from hposerve.server._comparisons import (
+    ComparisonArm,
+    ComparisonAsk,
+    ComparisonInfo,
+    ComparisonRef,
+    ComparisonSpec,
+    MemberProgress,
+)
 from hposerve.server._exceptions import InvalidArgument
 from hposerve.server._specs import value_from_proto, value_to_proto
 from hposerve.server._studies import (
@@ -32,6 +40,7 @@ from hposerve.server._studies import (
     TrialRecord,
     TrialRef,
 )
+from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
 
@@ -308,4 +317,104 @@ def trial_to_proto(record: TrialRecord) -> pb.Trial:
         complete_time=_datetime_ts(t.datetime_complete),
         lease_expire_time=timestamp(record.lease_expires),
         sample_seconds=t.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0),
+    )
+
+
+# -- comparisons -----------------------------------------------------------------------------
+
+_COMPARISON_NAME = re.compile(r"^namespaces/([^/]+)/comparisons/([^/]+)$")
+
+
+def comparison_ref_from_name(name: str, field: str = "name") -> ComparisonRef:
+    m = _COMPARISON_NAME.match(name)
+    if not m:
+        raise InvalidArgument(
+            f"{field} must look like namespaces/NAMESPACE/comparisons/COMPARISON, got {name!r}",
+            field=field,
+        )
+    return ComparisonRef(m.group(1), m.group(2))
+
+
+def options_to_proto(options: StudyOptions) -> pb.StudyOptions:
+    return pb.StudyOptions(
+        lease_seconds=options.lease_seconds,
+        retry_expired_trials=options.retry_expired_trials,
+        max_retries=options.max_retries,
+    )
+
+
+def arm_from_proto(arm: cpb.ComparisonArm) -> ComparisonArm:
+    return ComparisonArm(
+        name=arm.name,
+        sampler=arm.sampler,
+        pruner=arm.pruner if arm.HasField("pruner") else None,
+        shuffle_grid=arm.shuffle_grid,
+    )
+
+
+def arm_to_proto(arm: ComparisonArm, grid_size: int = 0) -> cpb.ComparisonArm:
+    return cpb.ComparisonArm(
+        name=arm.name,
+        sampler=arm.sampler,
+        pruner=arm.pruner,
+        shuffle_grid=arm.shuffle_grid,
+        grid_size=grid_size,
+    )
+
+
+def comparison_spec_from_proto(request: cpb.CreateComparisonRequest) -> ComparisonSpec:
+    """The definition in a CreateComparison request (validated further by the domain)."""
+    if request.direction == types_pb2.DIRECTION_UNSPECIFIED:
+        direction = StudyDirection.MINIMIZE
+    elif request.direction in _DIRECTIONS:
+        direction = _DIRECTIONS[request.direction]
+    else:
+        raise InvalidArgument("direction must be MINIMIZE or MAXIMIZE", field="direction")
+    return ComparisonSpec(
+        search_space=search_space_from_proto(request.search_space),
+        arms=tuple(arm_from_proto(a) for a in request.arms),
+        seeds=request.seeds,
+        trials_per_study=request.trials_per_study,
+        direction=direction,
+        options=options_from_proto(request.options),
+    )
+
+
+def member_to_proto(member: MemberProgress) -> cpb.ComparisonMember:
+    return cpb.ComparisonMember(
+        arm=member.arm,
+        seed=member.seed,
+        study=str(member.study),
+        trials_asked=member.asked,
+        trials_finished=member.finished,
+        trials_complete=member.complete,
+        best_value=member.best_value,
+    )
+
+
+def comparison_to_proto(info: ComparisonInfo) -> cpb.Comparison:
+    spec = info.spec
+    return cpb.Comparison(
+        name=str(info.ref),
+        direction=_DIRECTIONS_TO_PROTO[spec.direction],
+        search_space=[
+            types_pb2.ParameterSpec(name=name, distribution=distribution_to_proto(d))
+            for name, d in spec.search_space.items()
+        ],
+        arms=[arm_to_proto(a, info.grid_sizes.get(a.name, 0)) for a in spec.arms],
+        seeds=spec.seeds,
+        trials_per_study=spec.trials_per_study,
+        options=options_to_proto(spec.options),
+        create_time=timestamp(info.create_time or None),
+        members=[member_to_proto(m) for m in info.members],
+        done=info.done,
+        finished=info.finished,
+    )
+
+
+def comparison_ask_to_proto(ask: ComparisonAsk) -> cpb.AskComparisonTrialResponse:
+    if ask.trial is None:
+        return cpb.AskComparisonTrialResponse(done=True)
+    return cpb.AskComparisonTrialResponse(
+        trial=trial_to_proto(ask.trial), arm=ask.arm, seed=ask.seed, study=str(ask.study)
     )

@@ -6,6 +6,10 @@ trainer processes. Each trainer asks the service for hyperparameters one at a ti
 (define-by-run, with conditional parameters), reports the validation loss after every epoch and
 stops when the server says the trial should be pruned. Meanwhile the main process polls the
 study and prints a line per finished trial, then the best trial and how many were pruned.
+
+Then, unless ``--no-compare``, a small method comparison on the same task (fewer epochs): TPE
+against random and grid search, same budget and seeds, through the same trainers; its table is
+printed and its report (with the curves' plot) written to ``--out``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from hposerve.client import Client, FrozenTrial, HposerveError
+from hposerve.server._processes import server_target, trainer_processes
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -33,6 +38,7 @@ __all__ = [
     "add_arguments",
     "main",
     "run_demo",
+    "run_demo_comparison",
 ]
 
 # Defaults sized for about 1-1.5 minutes on 2 cores: enough trials for TPE to improve visibly,
@@ -47,6 +53,20 @@ _POLL_SECONDS = 1.0
 _QUIET_SECONDS = 10.0
 _PRUNER_STARTUP_TRIALS = 5  # no pruning until this many trials have finished
 _PRUNER_WARMUP_STEPS = 3  # epochs 0..2 are never pruned: early losses say little
+
+# The closing comparison: 3 arms x 2 seeds x 12 trials of 5 epochs, well under a minute on 2
+# cores. With 12 trials the grid arm gets a 12-point grid derived from the task's space. TPE
+# models after 4 random trials: with Optuna's default of 10, 12 trials would show random search
+# twice.
+COMPARE_ARMS = (
+    {"name": "tpe", "sampler": {"type": "tpe", "n_startup_trials": 4}},
+    {"name": "random", "sampler": "random"},
+    {"name": "grid", "sampler": "grid"},
+)
+COMPARE_SEEDS = 2
+COMPARE_TRIALS = 12
+COMPARE_EPOCHS = 5
+DEFAULT_REPORT_DIR = "hposerve-demo-report"
 
 
 @dataclass(frozen=True)
@@ -219,51 +239,32 @@ def run_demo(
         if value < 1:
             raise ValueError(f"{name} must be at least 1, got {value}")
     started = time.monotonic()
-    server = None
-    if target is None:
-        from hposerve.server import make_server
-
-        server = make_server("127.0.0.1:0", data_dir=data_dir)
-        server.start()
-        target = f"127.0.0.1:{server.port}"
     # A fresh study per run, so that re-running on the same data directory starts over.
     study_name = f"demo-mlp-digits-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    processes: list[multiprocessing.process.BaseProcess] = []
-    try:
-        with Client(target) as client:
-            study = client.create_study(
-                name=study_name,
-                direction="minimize",
-                sampler={"type": "tpe", "seed": seed},
-                pruner={
-                    "type": "median",
-                    "n_startup_trials": _PRUNER_STARTUP_TRIALS,
-                    "n_warmup_steps": _PRUNER_WARMUP_STEPS,
-                },
-                load_if_exists=True,
-            )
-            where = "embedded server" if server is not None else "server"
-            print(
-                f"hposerve demo: study {study_name!r} on {where} {target}\n"
-                f"  task: PyTorch MLP on sklearn digits, {epochs} epochs/trial; "
-                f"TPE (seed {seed}) + median pruning\n"
-                f"  {trials} trials over {workers} trainer processes "
-                f"(starting them takes a few seconds)",
-                file=out,
-                flush=True,
-            )
-            # spawn, not fork: the parent runs gRPC threads, and forking those is unsafe.
-            context = multiprocessing.get_context("spawn")
-            for i, share in enumerate(_shares(trials, workers)):
-                process = context.Process(
-                    target=_trainer,
-                    args=(target, study_name, share, epochs, seed),
-                    name=f"hposerve-demo-trainer-{i}",
-                    daemon=True,
-                )
-                process.start()
-                processes.append(process)
-
+    with server_target(target, data_dir) as (target, embedded), Client(target) as client:
+        study = client.create_study(
+            name=study_name,
+            direction="minimize",
+            sampler={"type": "tpe", "seed": seed},
+            pruner={
+                "type": "median",
+                "n_startup_trials": _PRUNER_STARTUP_TRIALS,
+                "n_warmup_steps": _PRUNER_WARMUP_STEPS,
+            },
+            load_if_exists=True,
+        )
+        where = "embedded server" if embedded else "server"
+        print(
+            f"hposerve demo: study {study_name!r} on {where} {target}\n"
+            f"  task: PyTorch MLP on sklearn digits, {epochs} epochs/trial; "
+            f"TPE (seed {seed}) + median pruning\n"
+            f"  {trials} trials over {workers} trainer processes "
+            f"(starting them takes a few seconds)",
+            file=out,
+            flush=True,
+        )
+        shares = [(target, study_name, n, epochs, seed) for n in _shares(trials, workers)]
+        with trainer_processes(_trainer, shares, "hposerve-demo-trainer") as processes:
             progress = _Progress(out, trials, started)
             running = list(processes)
             while running:
@@ -271,15 +272,8 @@ def run_demo(
                 multiprocessing.connection.wait([p.sentinel for p in running], _POLL_SECONDS)
                 running = [p for p in running if p.is_alive()]
                 progress.update(study.trials)
-            final = study.trials
-            progress.update(final)
-    finally:
-        for leftover in processes:
-            if leftover.is_alive():  # only after an error or Ctrl-C in this process
-                leftover.terminate()
-            leftover.join()
-        if server is not None:
-            server.stop(grace=5)
+        final = study.trials
+        progress.update(final)
 
     counts = _counts(final)
     best = _best(final)
@@ -313,6 +307,48 @@ def _print_summary(result: DemoResult, out: TextIO) -> None:
     for i, code in bad:
         lines.append(f"trainer {i} exited with code {code} (see its output above)")
     print("\n".join(lines), file=out, flush=True)
+
+
+def run_demo_comparison(
+    *,
+    workers: int = DEFAULT_WORKERS,
+    out_dir: str | os.PathLike[str] = DEFAULT_REPORT_DIR,
+    data_dir: str | os.PathLike[str] | None = None,
+    target: str | None = None,
+    out: TextIO | None = None,
+) -> Any:
+    """Compares TPE, random and grid search on the digits MLP and writes the report.
+
+    Args:
+        workers: Trainer processes.
+        out_dir: Where report.md, results.json and curves.png go.
+        data_dir: Storage directory of the embedded server; ignored with ``target``.
+        target: ``host:port`` of a running server instead of an embedded one.
+        out: Where progress and the table go (None: standard output).
+
+    Returns:
+        The ``CompareResult`` of ``hposerve.server._compare_cli.run_comparison``.
+    """
+    from hposerve.server._compare_cli import run_comparison
+    from hposerve.server._tasks import mlp_digits_task
+
+    print(
+        f"\nhposerve demo: TPE (4 startup trials) vs random vs grid search on the same task "
+        f"({COMPARE_EPOCHS} epochs/trial), {COMPARE_SEEDS} seeds x {COMPARE_TRIALS} trials each",
+        file=out or sys.stdout,
+        flush=True,
+    )
+    return run_comparison(
+        task=mlp_digits_task(epochs=COMPARE_EPOCHS),
+        arms=[dict(arm) for arm in COMPARE_ARMS],
+        seeds=COMPARE_SEEDS,
+        trials=COMPARE_TRIALS,
+        workers=workers,
+        out_dir=out_dir,
+        target=target,
+        data_dir=data_dir,
+        out=out,
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -356,6 +392,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="use this running server instead of starting an embedded one",
     )
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip the closing comparison of TPE, random and grid search",
+    )
+    parser.add_argument(
+        "--out",
+        default=DEFAULT_REPORT_DIR,
+        help=f"directory for the comparison's report (default: ./{DEFAULT_REPORT_DIR})",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -369,10 +415,16 @@ def main(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             target=args.target,
         )
+        ok = result.ok
+        if not args.no_compare:
+            compared = run_demo_comparison(
+                workers=args.workers, out_dir=args.out, data_dir=args.data_dir, target=args.target
+            )
+            ok = ok and compared.ok
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
     except HposerveError as error:  # e.g. --target unreachable: a message, not a traceback
         print(f"hposerve demo: {error}", file=sys.stderr)
         return 1
-    return 0 if result.ok else 1
+    return 0 if ok else 1

@@ -385,8 +385,12 @@ class StudyRegistry:
         options: StudyOptions,
         load_if_exists: bool,
         request_id: str = "",
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> StudyInfo:
         """Creates a study, or returns the existing one (load_if_exists, or the same request).
+
+        ``system_attrs`` are stored with a new study (e.g. its comparison's definition); an
+        existing study keeps its own.
 
         Raises:
             InvalidArgument: a bad spec, direction or option.
@@ -405,10 +409,15 @@ class StudyRegistry:
         _specs.build_sampler(config.sampler, n_objectives=len(directions))
         _specs.build_pruner(config.pruner, n_objectives=len(directions))
         with self._create_lock:
-            return self._create_or_load(ref, config, load_if_exists, request_id)
+            return self._create_or_load(ref, config, load_if_exists, request_id, system_attrs)
 
     def _create_or_load(
-        self, ref: StudyRef, config: StudyConfig, load_if_exists: bool, request_id: str
+        self,
+        ref: StudyRef,
+        config: StudyConfig,
+        load_if_exists: bool,
+        request_id: str,
+        system_attrs: Mapping[str, Any] | None = None,
     ) -> StudyInfo:
         directions = config.directions
         try:
@@ -429,6 +438,8 @@ class StudyRegistry:
                 ) from None
             return existing
         self._storage.set_study_system_attr(study_id, CONFIG_ATTR, config.to_json())
+        for key, value in (system_attrs or {}).items():
+            self._storage.set_study_system_attr(study_id, key, value)
         if request_id:
             self._storage.set_study_system_attr(study_id, REQUEST_ATTR, request_id)
         return self._info(self._get_live(ref))
@@ -571,10 +582,11 @@ class StudyRegistry:
                 f"cannot sample this search space: {e}", field="search_space"
             ) from e
         live.add_sample_seconds(trial, time.perf_counter() - start)
-        lease = _Lease(trial._trial_id, 0.0, trial)
+        # The first lease is kept in memory only: storage learns of leases from heartbeats,
+        # which is all other replicas need (a trial with no stored lease is theirs to adopt).
+        lease = _Lease(trial._trial_id, time.time() + live.config.options.lease_seconds, trial)
         with live.lock:
             live.leases[trial.number] = lease
-            live.renew(lease)
         return trial
 
     @staticmethod
@@ -890,6 +902,51 @@ class StudyRegistry:
                     )
                 )
         return True
+
+    # -- comparisons -----------------------------------------------------------------------
+
+    def study_system_attrs(self, ref: StudyRef) -> dict[str, Any]:
+        """A study's system attributes (its hposerve config, a comparison's definition...).
+
+        Raises:
+            NotFound: no such study.
+        """
+        try:
+            study_id = self._storage.get_study_id_from_name(ref.optuna_name)
+            return dict(self._storage.get_study_system_attrs(study_id))
+        except KeyError:
+            raise NotFound(f"{ref} does not exist", field="name") from None
+
+    def studies_with_system_attr(self, namespace: str, key: str) -> dict[StudyRef, Any]:
+        """The studies of a namespace that carry the system attribute ``key``, with its value.
+
+        One scan of the storage's studies (in memory for the journal storages).
+        """
+        check_namespace(namespace)
+        prefix = namespace + "/"
+        found: dict[StudyRef, Any] = {}
+        for frozen in self._storage.get_all_studies():
+            if frozen.study_name.startswith(prefix) and key in frozen.system_attrs:
+                try:
+                    ref = StudyRef(namespace, frozen.study_name[len(prefix) :])
+                except InvalidArgument:
+                    continue  # an Optuna study whose name is not ours
+                found[ref] = frozen.system_attrs[key]
+        return found
+
+    def asked_by_request(self, ref: StudyRef, request_id: str) -> list[TrialRecord] | None:
+        """The trials that an earlier ask (or enqueue) with ``request_id`` created, or None.
+
+        Raises:
+            NotFound: no such study.
+        """
+        live = self._get_live(ref)
+        with live.sample_lock:
+            numbers = live.requests.get(request_id)
+        if numbers is None:
+            return None
+        with live.lock:
+            return [live.record(live.frozen(n)) for n in numbers]
 
 
 def _first_index_after(trials: Sequence[FrozenTrial], after: int) -> int:

@@ -1,0 +1,361 @@
+"""The comparison handle: several methods on one task, with one ask for all their studies."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from hposerve.v1 import comparison_service_pb2 as cpb
+from hposerve.v1 import study_service_pb2 as pb
+
+from ._distributions import Distribution, distribution_from_proto
+from ._errors import InvalidArgument
+from ._heartbeat import Heartbeat
+from ._specs import pruner_spec, sampler_spec
+from ._study import Study, directions_from_proto
+from ._transport import Transport
+from ._trial import FrozenTrial, Trial
+
+_ARM_KEYS = frozenset({"name", "sampler", "pruner", "shuffle_grid"})
+
+
+def arm_to_proto(arm: Any, index: int) -> cpb.ComparisonArm:
+    """Converts ``"tpe"``, ``{"name": ..., "sampler": ..., "pruner": ...}`` or a proto arm.
+
+    Raises:
+        InvalidArgument: Not one of those, an unknown key, or a bad sampler or pruner.
+    """
+    if isinstance(arm, cpb.ComparisonArm):
+        return arm
+    if isinstance(arm, str):
+        arm = {"sampler": arm}
+    if not isinstance(arm, Mapping):
+        raise InvalidArgument(
+            f"arms[{index}] must be a sampler type such as 'tpe' or a dict "
+            f"{{'name', 'sampler', 'pruner', 'shuffle_grid'}}, got {type(arm).__name__}"
+        )
+    unknown = sorted(set(arm) - _ARM_KEYS)
+    if unknown:
+        raise InvalidArgument(
+            f"arms[{index}] has unknown key(s) {', '.join(unknown)}; known: "
+            + ", ".join(sorted(_ARM_KEYS)),
+            field_violations=[(f"arms[{index}].{k}", "unknown key") for k in unknown],
+        )
+    proto = cpb.ComparisonArm(
+        name=arm.get("name") or "", shuffle_grid=bool(arm.get("shuffle_grid"))
+    )
+    sampler = arm.get("sampler")
+    if sampler is None:
+        raise InvalidArgument(
+            f"arms[{index}] needs a sampler",
+            field_violations=[(f"arms[{index}].sampler", "missing")],
+        )
+    sampler_proto = sampler_spec({"type": sampler} if isinstance(sampler, str) else sampler)
+    assert sampler_proto is not None
+    proto.sampler.CopyFrom(sampler_proto)
+    pruner = arm.get("pruner")
+    pruner_proto = pruner_spec({"type": pruner} if isinstance(pruner, str) else pruner)
+    if pruner_proto is not None:
+        proto.pruner.CopyFrom(pruner_proto)
+    return proto
+
+
+@dataclass(frozen=True)
+class ComparisonArm:
+    """One method of a comparison.
+
+    Attributes:
+        name: The arm's name, unique within the comparison.
+        sampler: The sampler type, e.g. ``"tpe"``.
+        pruner: The pruner type, e.g. ``"median"``; None when the arm does not prune.
+        shuffle_grid: A grid arm evaluating a random subset of a grid larger than the budget.
+        grid_size: The number of points of a grid arm's grid; None for other arms.
+        spec: The arm as the server describes it (full sampler and pruner specs).
+    """
+
+    name: str
+    sampler: str
+    pruner: str | None
+    shuffle_grid: bool
+    grid_size: int | None
+    spec: cpb.ComparisonArm
+
+    @classmethod
+    def from_proto(cls, proto: cpb.ComparisonArm) -> ComparisonArm:
+        """Builds an arm from a proto ``ComparisonArm``."""
+        pruner = proto.pruner.WhichOneof("kind") if proto.HasField("pruner") else None
+        sampler = proto.sampler.WhichOneof("kind") or ""
+        return cls(
+            name=proto.name,
+            sampler=sampler,
+            pruner=None if pruner in (None, "none") else pruner,
+            shuffle_grid=proto.shuffle_grid,
+            grid_size=proto.grid_size if sampler == "grid" else None,
+            spec=proto,
+        )
+
+
+@dataclass(frozen=True)
+class ComparisonMember:
+    """One member study of a comparison and its progress.
+
+    Attributes:
+        arm: The member's arm.
+        seed: Its seed index, from 0.
+        study_name: The short name of its study, ``{comparison}.{arm}.s{seed}``.
+        resource_name: ``namespaces/{namespace}/studies/{study_name}``.
+        n_asked: Trials handed out so far (its budget is the comparison's trials_per_study).
+        n_finished: Trials complete, pruned or failed.
+        n_complete: Complete trials.
+        best_value: The best value among its complete trials, or None.
+    """
+
+    arm: str
+    seed: int
+    study_name: str
+    resource_name: str
+    n_asked: int
+    n_finished: int
+    n_complete: int
+    best_value: float | None
+
+    @classmethod
+    def from_proto(cls, proto: cpb.ComparisonMember) -> ComparisonMember:
+        """Builds a member from a proto ``ComparisonMember``."""
+        return cls(
+            arm=proto.arm,
+            seed=proto.seed,
+            study_name=proto.study.rsplit("/", 1)[-1],
+            resource_name=proto.study,
+            n_asked=proto.trials_asked,
+            n_finished=proto.trials_finished,
+            n_complete=proto.trials_complete,
+            best_value=proto.best_value if proto.HasField("best_value") else None,
+        )
+
+
+class ComparisonRun(NamedTuple):
+    """The trials of one member study: what a report of the comparison is built from."""
+
+    arm: str
+    seed: int
+    trials: list[FrozenTrial]
+
+
+class ComparisonTrial(Trial):
+    """A running trial handed out by a comparison: a :class:`Trial` of a member study.
+
+    Report and prune as with any trial; tell it with ``comparison.tell(trial, value)`` or
+    ``trial.study.tell(trial, value)``.
+
+    Attributes:
+        arm: The arm whose member study the trial belongs to.
+        seed: The member's seed index: pass it on to the task, so that every arm sees the same
+            seeds.
+    """
+
+    def __init__(self, study: Study, proto: pb.Trial, *, arm: str, seed: int) -> None:
+        super().__init__(study, proto)
+        self.arm = arm
+        self.seed = seed
+
+    def __repr__(self) -> str:
+        return f"ComparisonTrial(name={self.name!r}, arm={self.arm!r}, params={self.params!r})"
+
+
+class Comparison:
+    """A comparison on the server. Get one from ``Client.create_comparison`` or
+    ``Client.get_comparison``.
+
+    Trainers call :meth:`ask` until it returns None: each ask gets a trial of the member study
+    that is furthest behind, so all arms progress at the same pace. Thread-safe.
+
+    Attributes:
+        name: The short comparison name.
+        resource_name: ``namespaces/{namespace}/comparisons/{name}``.
+        direction: ``"minimize"`` or ``"maximize"``.
+        search_space: The fixed space of every trial, ``{name: distribution}``.
+        arms: The arms, in order.
+        seeds: Member studies per arm.
+        trials_per_study: The budget of each member study.
+    """
+
+    def __init__(self, transport: Transport, heartbeat: Heartbeat, proto: cpb.Comparison) -> None:
+        self._transport = transport
+        self._heartbeat = heartbeat
+        self._proto = proto
+        self._studies: dict[str, Study] = {}
+        self._lock = threading.Lock()
+        self.resource_name: str = proto.name
+        self.name: str = proto.name.rsplit("/", 1)[-1]
+        self.direction: str = directions_from_proto([proto.direction] if proto.direction else [])[0]
+        self.search_space: dict[str, Distribution] = {
+            p.name: distribution_from_proto(p.distribution) for p in proto.search_space
+        }
+        self.arms: list[ComparisonArm] = [ComparisonArm.from_proto(a) for a in proto.arms]
+        self.seeds: int = proto.seeds
+        self.trials_per_study: int = proto.trials_per_study
+
+    def __repr__(self) -> str:
+        arms = [a.name for a in self.arms]
+        return f"Comparison(name={self.resource_name!r}, arms={arms!r}, seeds={self.seeds})"
+
+    @property
+    def proto(self) -> cpb.Comparison:
+        """The comparison as the server last described it."""
+        return self._proto
+
+    @property
+    def members(self) -> list[ComparisonMember]:
+        """The member studies and their progress as last fetched (see :meth:`progress`)."""
+        return [ComparisonMember.from_proto(m) for m in self._proto.members]
+
+    @property
+    def done(self) -> bool:
+        """As last fetched: every member has handed out its budget."""
+        return self._proto.done
+
+    @property
+    def finished(self) -> bool:
+        """As last fetched: done, and every trial handed out has finished."""
+        return self._proto.finished
+
+    def arm(self, name: str) -> ComparisonArm:
+        """The arm of that name.
+
+        Raises:
+            KeyError: No such arm.
+        """
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(name)
+
+    def progress(self) -> list[ComparisonMember]:
+        """Fetches the comparison again and returns its members' progress."""
+        proto = self._transport.call(
+            "GetComparison", cpb.GetComparisonRequest(name=self.resource_name)
+        )
+        self._proto = proto
+        return self.members
+
+    def study(self, arm: str, seed: int) -> Study:
+        """The member study of ``arm`` and seed index ``seed``.
+
+        Raises:
+            NotFound: No such member.
+        """
+        return self._study(f"{self._namespace()}/studies/{self.name}.{arm}.s{seed}")
+
+    def _namespace(self) -> str:
+        return self.resource_name.split("/comparisons/", 1)[0]
+
+    def _study(self, resource_name: str) -> Study:
+        with self._lock:
+            study = self._studies.get(resource_name)
+        if study is None:
+            proto = self._transport.call("GetStudy", pb.GetStudyRequest(name=resource_name))
+            study = Study(self._transport, self._heartbeat, proto)
+            with self._lock:
+                study = self._studies.setdefault(resource_name, study)
+        return study
+
+    def ask(self, *, request_id: str | None = None) -> ComparisonTrial | None:
+        """Starts a trial of the member study that is furthest behind, all parameters sampled.
+
+        Args:
+            request_id: Idempotency key; a fresh one is made if None.
+
+        Returns:
+            The running trial (its ``params`` are set; its lease is renewed until it is told),
+            or None when every member has handed out its budget.
+        """
+        request = cpb.AskComparisonTrialRequest(
+            comparison=self.resource_name, request_id=request_id or ""
+        )
+        response = self._transport.call(
+            "AskComparisonTrial", request, timeout=self._transport.config.ask_timeout
+        )
+        if response.done:
+            return None
+        study = self._study(response.study)
+        trial = ComparisonTrial(study, response.trial, arm=response.arm, seed=response.seed)
+        self._heartbeat.register(trial, study.lease_seconds)
+        return trial
+
+    def tell(
+        self,
+        trial: Trial,
+        values: float | Sequence[float] | None = None,
+        *,
+        state: Any = "complete",
+        request_id: str | None = None,
+    ) -> FrozenTrial:
+        """Finishes a trial of this comparison; the same as ``trial.study.tell(...)``.
+
+        Args:
+            trial: A trial from :meth:`ask`.
+            values: The objective value; needed for ``"complete"``.
+            state: ``"complete"``, ``"pruned"`` or ``"failed"``.
+            request_id: Idempotency key; a fresh one is made if None.
+
+        Returns:
+            The finished trial as recorded.
+        """
+        return trial.study.tell(trial, values, state=state, request_id=request_id)
+
+    def runs(self) -> list[ComparisonRun]:
+        """The trials of every member study (in any state), for a report.
+
+        One ``(arm, seed, trials)`` per member, arms in order, then seeds ascending.
+        """
+        self.progress()
+        return [
+            ComparisonRun(m.arm, m.seed, self._study(m.resource_name).trials) for m in self.members
+        ]
+
+    def delete(self) -> None:
+        """Deletes the member studies and their trials."""
+        request = cpb.DeleteComparisonRequest(name=self.resource_name)
+        self._transport.call("DeleteComparison", request)
+
+
+def comparison_request(
+    *,
+    parent: str,
+    name: str,
+    direction: int,
+    search_space: Sequence[Any],
+    arms: Sequence[Any],
+    seeds: int,
+    trials_per_study: int,
+    options: pb.StudyOptions,
+    load_if_exists: bool,
+    request_id: str | None,
+) -> cpb.CreateComparisonRequest:
+    """Builds a CreateComparison request (arms converted by :func:`arm_to_proto`)."""
+    if isinstance(arms, (str, bytes, Mapping)):
+        raise InvalidArgument("arms must be a list of arms, e.g. ['tpe', 'random', 'grid']")
+    return cpb.CreateComparisonRequest(
+        parent=parent,
+        comparison_id=name,
+        direction=direction,
+        search_space=search_space,
+        arms=[arm_to_proto(a, i) for i, a in enumerate(arms)],
+        seeds=seeds,
+        trials_per_study=trials_per_study,
+        options=options,
+        load_if_exists=load_if_exists,
+        request_id=request_id or "",
+    )
+
+
+__all__ = [
+    "Comparison",
+    "ComparisonArm",
+    "ComparisonMember",
+    "ComparisonRun",
+    "ComparisonTrial",
+]
