@@ -214,6 +214,50 @@ def case_service_random(target: str, sizes: Sizes) -> dict[str, float]:
     }
 
 
+def case_breakdown(target: str, tmp: str, n: int) -> dict[str, float]:
+    """What a service trial is made of: the domain's own work, and the cost of one call."""
+    import optuna
+
+    from hposerve.client import Client, ClientConfig
+    from hposerve.server._storage import open_storage
+    from hposerve.server._studies import StudyOptions, StudyRef, StudyRegistry
+    from hposerve.v1 import specs_pb2
+
+    # The same trials on the domain layer directly: Optuna and the storage, without gRPC.
+    registry = StudyRegistry(open_storage(None, data_dir=os.path.join(tmp, "domain")))
+    ref = StudyRef("default", "bench-domain")
+    registry.create_study(
+        ref,
+        directions=[],
+        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
+        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
+        options=StudyOptions(),
+        load_if_exists=False,
+    )
+    space, times = optuna_space(), []
+    for i in range(n):
+        start = time.perf_counter()
+        (record,) = registry.ask(ref, search_space=space, request_id=f"r{i}")
+        for step in range(N_REPORTS):
+            registry.report(record.ref, step=step, value=objective_value(record.trial.params, step))
+        registry.tell(record.ref, state=optuna.trial.TrialState.COMPLETE, values=[1.0])
+        times.append(time.perf_counter() - start)
+    registry.close()
+    figures = {"domain_ms_per_trial": ms(times)}
+    # One cheap call (should-prune of a running trial), over a session and as a unary RPC.
+    for sessions, name in ((True, "session_call_us"), (False, "unary_call_us")):
+        with Client(target, config=ClientConfig(sessions=sessions)) as client:
+            study = client.create_study(name=f"bench-calls-{name}", pruner={"type": "none"})
+            trial = study.ask()
+            calls = []
+            for _ in range(n):
+                start = time.perf_counter()
+                trial.report(0.0, 0)  # the step is known already: the server only answers
+                calls.append(time.perf_counter() - start)
+            figures[name] = ms(calls) * 1e3
+    return figures
+
+
 def case_optuna(storage: Any, n: int) -> float:
     import optuna
 
@@ -374,6 +418,8 @@ def run(sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
         log(f"service, RandomSampler, {sizes.growth_trials} trials on one study")
         with hposerve_server(os.path.join(tmp, "random")) as target:
             figures |= case_service_random(target, sizes)
+            log(f"what a service trial is made of, {sizes.baseline_trials} trials and calls")
+            figures |= case_breakdown(target, tmp, sizes.baseline_trials)
         log(f"optuna in-process, InMemoryStorage, {sizes.baseline_trials} trials")
         figures["inprocess_random_ms_per_trial"] = case_optuna(None, sizes.baseline_trials)
         log(f"optuna in-process, sqlite RDBStorage, {sizes.baseline_trials} trials")

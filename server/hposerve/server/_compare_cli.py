@@ -123,10 +123,10 @@ def _trainer(target: str, comparison_name: str, task: Any, index: int) -> None:
     try:
         with Client(target) as client:
             comparison = client.get_comparison(comparison_name)
-            pruning = {a.name for a in comparison.arms if a.pruner is not None}
             while (trial := comparison.ask()) is not None:
-                prunes = task.max_steps > 0 and trial.arm in pruning
-                report = _pruning_report(trial) if prunes else None
+                # Arms without a pruner report too (their studies prune with NopPruner), so
+                # that the report can show the training steps pruning saves against them.
+                report = _pruning_report(trial) if task.max_steps > 0 else None
                 try:
                     value = task.evaluate(dict(trial.params), seed=trial.seed, report=report)
                 except TrialPruned:
