@@ -93,8 +93,15 @@ def test_multi_objective_nsga2_pareto_front(client, study_name):
     assert len(xs) == len({t.params["x"] for t in all_trials})
 
 
-def test_gp_without_torch_is_not_a_concern_here():
-    import torch  # noqa: F401  (the server extra installs torch: gp runs above)
+def test_cmaes_start_point_must_cover_the_space(client, study_name):
+    study = client.create_study(name=study_name, sampler={"type": "cmaes", "x0": {"x": 0.0}})
+    with pytest.raises(
+        InvalidArgument, match=r"x0 has no start value for parameters \['lr', 'n'\]"
+    ):
+        study.ask(SPACE)
+    assert study.trials == []  # refused before any trial was created
+    trial = study.ask({"x": SPACE["x"], "c": SPACE["c"]})
+    study.tell(trial, 1.0)
 
 
 PRUNERS = [

@@ -34,7 +34,7 @@ from typing import Any
 
 import optuna
 from google.protobuf import json_format
-from optuna.distributions import BaseDistribution
+from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -600,6 +600,17 @@ class StudyRegistry:
                 raise InvalidArgument(
                     f"parameters {missing} are not in the grid sampler's search space "
                     f"{sorted(axes)}",
+                    field="search_space",
+                )
+        # CMA-ES with a start point needs it for every numeric parameter (Optuna asserts it
+        # only once sampling has begun, after the trial exists).
+        sampler = live.config.sampler
+        if sampler.HasField("cmaes") and sampler.cmaes.x0.fields:
+            numeric = {n for n, d in space.items() if not isinstance(d, CategoricalDistribution)}
+            missing = sorted(numeric - set(sampler.cmaes.x0.fields))
+            if missing:
+                raise InvalidArgument(
+                    f"the cmaes sampler's x0 has no start value for parameters {missing}",
                     field="search_space",
                 )
 
