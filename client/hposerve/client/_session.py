@@ -99,7 +99,6 @@ class Sessions:
         self._all: set[Session] = set()
         self._lock = threading.Lock()
         self._stopped = threading.Event()
-        self.enabled = True
         self._watchdog: threading.Thread | None = None
 
     def current(self) -> Session:

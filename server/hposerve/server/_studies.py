@@ -193,7 +193,6 @@ class _Lease:
     trial_id: int
     expires: float
     trial: optuna.Trial | None = None  # the live trial; rebuilt lazily after a restart
-    should_prune: bool = False
 
 
 class _LiveStudy:
@@ -671,8 +670,7 @@ class StudyRegistry:
             trial = live.live_trial(ref.number, lease)
             if step not in trial._cached_frozen_trial.intermediate_values:
                 trial.report(value, step)
-            lease.should_prune = trial.should_prune()
-            return lease.should_prune
+            return trial.should_prune()
 
     def should_prune(self, ref: TrialRef) -> bool:
         """The pruning decision at the last reported step. Raises as ``report``."""
