@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -53,9 +54,10 @@ def test_errors_come_back_in_band_and_the_session_goes_on(client, study_name):
         study.tell(trial, 2.0)
 
 
-def test_no_session_free_falls_back_to_unary(tmp_path, study_name):
-    # 33 threads leave one session: the second trainer thread is refused one and goes unary.
-    server = make_server("127.0.0.1:0", data_dir=tmp_path / "d", max_workers=33).start()
+def test_no_session_free_falls_back_to_unary(tmp_path, study_name, caplog):
+    # One session at most: the other trainer threads are refused one and go unary.
+    caplog.set_level(logging.INFO, logger="hposerve.client")
+    server = make_server("127.0.0.1:0", data_dir=tmp_path / "d", max_sessions=1).start()
     try:
         with Client(f"127.0.0.1:{server.port}") as client:
             client.create_study(name=study_name, sampler={"type": "random"})
@@ -80,6 +82,7 @@ def test_no_session_free_falls_back_to_unary(tmp_path, study_name):
                 t.join()
             assert not errors, errors
             assert sorted(results) == list(range(15))
+            assert "sessions unavailable (RESOURCE_EXHAUSTED)" in caplog.text
     finally:
         server.stop()
 
@@ -108,3 +111,45 @@ def test_a_broken_stream_is_retried_on_a_new_one(tmp_path, study_name):
                 time.sleep(0.05)
             for s in restarted:
                 s.stop()
+
+
+def test_a_sampling_study_does_not_hold_up_quick_calls_of_others(client, study_name, monkeypatch):
+    # Quick calls run on the server's event loop; sampling that fits a model runs on its pool.
+    import optuna
+
+    sampling = threading.Event()
+    release = threading.Event()
+
+    def slow_sample(self, study, trial, name, distribution):
+        sampling.set()
+        release.wait(timeout=30)
+        return distribution.low
+
+    monkeypatch.setattr(optuna.samplers.TPESampler, "sample_independent", slow_sample)
+    slow = client.create_study(name=study_name + "-tpe", sampler={"type": "tpe"})
+    quick = client.create_study(name=study_name + "-random", sampler={"type": "random"})
+    asked: list = []
+    asker = threading.Thread(target=lambda: asked.append(slow.ask(SPACE)))
+    asker.start()
+    try:
+        assert sampling.wait(timeout=30)
+        for _ in range(3):  # over this thread's session, while the other ask is sampling
+            trial = quick.ask(SPACE)
+            assert trial.report(0.5, 0) is False
+            assert quick.tell(trial, 0.5).values == [0.5]
+        assert not asked  # still sampling: the calls above did not wait for it
+    finally:
+        release.set()
+        asker.join()
+    assert asked[0].params == {"x": 0.0}
+
+
+def test_stopping_ends_idle_sessions_at_once(tmp_path, study_name):
+    server = make_server("127.0.0.1:0", data_dir=tmp_path / "d").start()
+    with Client(f"127.0.0.1:{server.port}") as client:
+        study = client.create_study(name=study_name)
+        trial = study.ask()
+        assert trial.report(1.0, 0) is False  # this thread's session is open, and idle now
+        start = time.monotonic()
+        server.stop(grace=30)
+        assert time.monotonic() - start < 10  # not held for the grace period

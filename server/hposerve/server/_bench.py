@@ -195,6 +195,24 @@ run_grpc_proxy_server(storage, host="127.0.0.1", port=int(sys.argv[2]))
 """
 
 
+# A do-nothing stream service on the same gRPC stack as ours (asyncio server): the cheapest
+# round trip gRPC Python makes on this machine, the floor under every call of a trial.
+_ECHO_MAIN = """
+import asyncio, sys, grpc
+async def echo(requests, context):
+    async for request in requests:
+        yield request
+async def main(port):
+    server = grpc.aio.server()
+    handler = grpc.stream_stream_rpc_method_handler(echo)
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("Echo", {"Echo": handler})])
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await server.wait_for_termination()
+asyncio.run(main(sys.argv[1]))
+"""
+
+
 # -- cases --------------------------------------------------------------------------------
 
 
@@ -256,6 +274,27 @@ def case_breakdown(target: str, tmp: str, n: int) -> dict[str, float]:
                 calls.append(time.perf_counter() - start)
             figures[name] = ms(calls) * 1e3
     return figures
+
+
+def case_grpc_floor(n: int) -> dict[str, float]:
+    """One round trip to a do-nothing stream service, sent as a session sends its calls."""
+    import queue
+
+    import grpc
+
+    port = _free_port()
+    with server_process([sys.executable, "-c", _ECHO_MAIN, str(port)], port) as target:
+        with grpc.insecure_channel(target) as channel:
+            requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+            responses = channel.stream_stream("/Echo/Echo")(iter(requests.get, None))
+            times = []
+            for _ in range(n):
+                start = time.perf_counter()
+                requests.put(b"x" * 64)
+                next(responses)
+                times.append(time.perf_counter() - start)
+            requests.put(None)
+    return {"grpc_echo_round_trip_us": ms(times) * 1e3}
 
 
 def case_optuna(storage: Any, n: int) -> float:
@@ -420,6 +459,14 @@ def run(sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
             figures |= case_service_random(target, sizes)
             log(f"what a service trial is made of, {sizes.baseline_trials} trials and calls")
             figures |= case_breakdown(target, tmp, sizes.baseline_trials)
+        log(f"gRPC's own floor: {sizes.baseline_trials} round trips to a do-nothing service")
+        figures |= case_grpc_floor(sizes.baseline_trials)
+        # A trial is ask + reports + tell, each a round trip: gRPC's floor for those calls plus
+        # the domain's own work is what no service on this stack can go under.
+        calls = 2 + N_REPORTS
+        figures["random_floor_ms_per_trial"] = (
+            calls * figures["grpc_echo_round_trip_us"] / 1e3 + figures["domain_ms_per_trial"]
+        )
         log(f"optuna in-process, InMemoryStorage, {sizes.baseline_trials} trials")
         figures["inprocess_random_ms_per_trial"] = case_optuna(None, sizes.baseline_trials)
         log(f"optuna in-process, sqlite RDBStorage, {sizes.baseline_trials} trials")

@@ -17,6 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         fsync=args.fsync,
         max_workers=args.workers,
+        max_sessions=args.max_sessions,
     )
     return 0
 
@@ -61,7 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="sync every write of the embedded storage to disk: survives power loss, slower",
     )
     serve.add_argument(
-        "--workers", type=int, default=128, help="threads serving calls and sessions"
+        "--workers",
+        type=int,
+        default=64,
+        help="threads for the calls not served on the event loop (sampling, storage I/O)",
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=4096,
+        help="open sessions at most; clients past them make unary calls",
     )
     serve.set_defaults(run=_serve)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import math
 import re
@@ -62,6 +63,8 @@ def namespace_from_name(name: str, field: str = "parent") -> str:
     return m.group(1)
 
 
+# Names repeat call after call (a trainer's trial, its study): parse each once.
+@functools.lru_cache(maxsize=4096)
 def study_ref_from_name(name: str, field: str = "name") -> StudyRef:
     m = _STUDY_NAME.match(name)
     if not m:
@@ -71,6 +74,7 @@ def study_ref_from_name(name: str, field: str = "name") -> StudyRef:
     return StudyRef(m.group(1), m.group(2))
 
 
+@functools.lru_cache(maxsize=4096)
 def trial_ref_from_name(name: str, field: str = "trial") -> TrialRef:
     m = _TRIAL_NAME.match(name)
     if not m:

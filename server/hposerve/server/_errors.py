@@ -94,6 +94,9 @@ def rpc(method: F) -> F:
         try:
             return method(self, request, context)
         except Exception as e:
-            context.abort_with_status(rpc_status.to_status(status_of(e, method.__name__)))
+            status = rpc_status.to_status(status_of(e, method.__name__))
+            # abort(), not abort_with_status(): the asyncio server's context for plain
+            # methods has only the former.
+            context.abort(status.code, status.details, status.trailing_metadata)
 
     return wrapper  # type: ignore[return-value]

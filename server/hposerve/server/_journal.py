@@ -42,7 +42,7 @@ class LocalJournalBackend(BaseJournalBackend):
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self._path = os.fspath(path)
-        self._fsync = fsync
+        self.fsync = fsync
         os.makedirs(os.path.dirname(os.path.abspath(self._path)), exist_ok=True)
         self._lock_fd = os.open(self._path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -96,7 +96,7 @@ class LocalJournalBackend(BaseJournalBackend):
         view = memoryview(data)
         while view:
             view = view[os.write(self._fd, view) :]
-        if self._fsync:
+        if self.fsync:
             os.fsync(self._fd)
         self._tail.extend(logs)
 

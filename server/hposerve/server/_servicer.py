@@ -1,15 +1,22 @@
 """The StudyService servicer: unpack the request, make one domain call, pack the answer.
 
-It holds no state of its own; errors are mapped in ``_errors``.
+It holds no domain state (only which sessions are open); errors are mapped in ``_errors``.
+Trial calls (ask, suggest, report, should-prune, tell, set attributes), over a session or as
+unary RPCs, run on the server's event loop when quick (the registry says which are) and on its
+thread pool otherwise; the other methods are plain functions the server runs on the pool.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable
+from concurrent import futures
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
+from grpc_status import rpc_status
 
 from hposerve.server import _converters as conv
 from hposerve.server._errors import rpc, status_of
@@ -18,30 +25,48 @@ from hposerve.server._studies import StudyRegistry
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
+F = TypeVar("F", bound=Callable[..., Any])
 _STUDY_PAGE = {"default": 100, "maximum": 1000}
 _TRIAL_PAGE = {"default": 1000, "maximum": 10_000}
+
+
+def trial_call(method: F) -> F:
+    """Makes a trial call (one a session can carry) an async RPC served like a session call.
+
+    The plain method stays reachable as ``__wrapped__``; errors become their status.
+    """
+
+    @functools.wraps(method)
+    async def unary(self: StudyServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await self._dispatch(method, request, context)
+        except Exception as e:
+            status = rpc_status.to_status(status_of(e, method.__name__))
+            await context.abort(status.code, status.details, status.trailing_metadata)
+
+    return unary  # type: ignore[return-value]
 
 
 class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     """Serves a ``StudyRegistry`` over gRPC."""
 
-    def __init__(self, registry: StudyRegistry, *, max_sessions: int = 64) -> None:
+    def __init__(
+        self, registry: StudyRegistry, *, pool: futures.Executor, max_sessions: int = 4096
+    ) -> None:
         self._registry = registry
-        # A session holds a server thread for its lifetime: past this many, clients are told
-        # RESOURCE_EXHAUSTED and fall back to unary calls, so unary calls always find a thread.
-        self._sessions = threading.BoundedSemaphore(max_sessions)
-        # Open sessions, and whether each is serving a call, so that a stop ends idle ones now.
-        self._open: dict[grpc.ServicerContext, bool] = {}
-        self._open_lock = threading.Lock()
-        self._stopping = threading.Event()
+        self._pool = pool  # runs the session calls that are not quick
+        self._max_sessions = max_sessions
+        # Open sessions (touched on the event loop only): each one's task, and whether it is
+        # serving a call, so that a stop ends the idle ones now.
+        self._open: dict[asyncio.Task[object], bool] = {}
+        self._stopping = False
 
     def close_sessions(self) -> None:
-        """Ends the idle sessions now and the busy ones after their current call."""
-        self._stopping.set()
-        with self._open_lock:
-            idle = [context for context, busy in self._open.items() if not busy]
-        for context in idle:
-            context.cancel()
+        """Ends the idle sessions now and the busy ones after their current call (on the loop)."""
+        self._stopping = True
+        for task, busy in list(self._open.items()):
+            if not busy:
+                task.cancel()
 
     @rpc
     def CreateStudy(self, request: pb.CreateStudyRequest, context) -> pb.Study:
@@ -79,7 +104,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         self._registry.delete_study(conv.study_ref_from_name(request.name))
         return empty_pb2.Empty()
 
-    @rpc
+    @trial_call
     def AskTrials(self, request: pb.AskTrialsRequest, context) -> pb.AskTrialsResponse:
         records = self._registry.ask(
             conv.study_ref_from_name(request.parent, "parent"),
@@ -89,7 +114,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
         return pb.AskTrialsResponse(trials=[conv.trial_to_proto(r) for r in records])
 
-    @rpc
+    @trial_call
     def SuggestParameter(
         self, request: pb.SuggestParameterRequest, context
     ) -> pb.SuggestParameterResponse:
@@ -97,7 +122,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         value = self._registry.suggest(conv.trial_ref_from_name(request.trial), name, distribution)
         return pb.SuggestParameterResponse(value=conv.param_value_to_proto(value, distribution))
 
-    @rpc
+    @trial_call
     def ReportIntermediateValue(
         self, request: pb.ReportIntermediateValueRequest, context
     ) -> pb.ReportIntermediateValueResponse:
@@ -106,12 +131,12 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
         return pb.ReportIntermediateValueResponse(should_prune=prune)
 
-    @rpc
+    @trial_call
     def ShouldPrune(self, request: pb.ShouldPruneRequest, context) -> pb.ShouldPruneResponse:
         prune = self._registry.should_prune(conv.trial_ref_from_name(request.trial))
         return pb.ShouldPruneResponse(should_prune=prune)
 
-    @rpc
+    @trial_call
     def TellTrial(self, request: pb.TellTrialRequest, context) -> pb.Trial:
         record = self._registry.tell(
             conv.trial_ref_from_name(request.trial),
@@ -166,7 +191,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
         return conv.trial_to_proto(record) if record else pb.Trial()
 
-    @rpc
+    @trial_call
     def SetTrialUserAttributes(
         self, request: pb.SetTrialUserAttributesRequest, context
     ) -> pb.Trial:
@@ -187,43 +212,67 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         records = self._registry.pareto_front(conv.study_ref_from_name(request.parent, "parent"))
         return pb.GetParetoFrontResponse(trials=[conv.trial_to_proto(r) for r in records])
 
-    def Session(
-        self, requests: Iterator[pb.SessionRequest], context: grpc.ServicerContext
-    ) -> Iterator[pb.SessionResponse]:
-        if not self._sessions.acquire(blocking=False):
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "no session free; use unary calls")
-        self._set_busy(context, False)
+    async def Session(
+        self, requests: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SessionResponse]:
+        if len(self._open) >= self._max_sessions:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, "no session free; use unary calls"
+            )
+        task = asyncio.current_task()
+        assert task is not None
+        self._open[task] = False
         try:
-            for request in requests:
-                self._set_busy(context, True)
-                yield self._session_call(request, context)
-                self._set_busy(context, False)
-                if self._stopping.is_set():
+            async for request in requests:
+                self._open[task] = True
+                yield await self._session_call(request, context)
+                self._open[task] = False
+                if self._stopping:
                     return
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # Ended by close_sessions while idle: close the stream with OK, so the client
+            # knows at once to send its next call elsewhere.
         finally:
-            with self._open_lock:
-                self._open.pop(context, None)
-            self._sessions.release()
+            self._open.pop(task, None)
 
-    def _set_busy(self, context: grpc.ServicerContext, busy: bool) -> None:
-        with self._open_lock:
-            self._open[context] = busy
-
-    def _session_call(
-        self, request: pb.SessionRequest, context: grpc.ServicerContext
+    async def _session_call(
+        self, request: pb.SessionRequest, context: grpc.aio.ServicerContext
     ) -> pb.SessionResponse:
         call = request.WhichOneof("call")
         try:
             if call is None:
                 raise InvalidArgument("a session request names no call", field="call")
-            result = _SESSION_CALLS[call](self, getattr(request, call), context)
+            result = await self._dispatch(_SESSION_CALLS[call], getattr(request, call), context)
             return pb.SessionResponse(**{call: result})
         except Exception as e:  # answered in-band: the stream goes on
             status = status_of(e, call or "Session")
             return pb.SessionResponse(error=pb.Status.FromString(status.SerializeToString()))
 
+    async def _dispatch(
+        self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext
+    ) -> Any:
+        """Makes a trial call in place on the event loop when it is quick, else on the pool."""
+        if self._is_quick(method.__name__, request):
+            return method(self, request, context)  # cheaper than a hand-off to a thread
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, method, self, request, context)
 
-# Session call (a SessionRequest field) -> the undecorated unary method that serves it.
+    def _is_quick(self, method: str, request: Any) -> bool:
+        try:
+            if method == "AskTrials":
+                ref = conv.study_ref_from_name(request.parent, "parent")
+            else:
+                ref = conv.trial_ref_from_name(request.trial).study
+        except InvalidArgument:
+            return True  # answered with the error, without touching anything
+        return self._registry.is_quick(ref, samples=method in _SAMPLING_METHODS)
+
+
+_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
+
+# Session call (a SessionRequest field) -> the plain method that serves it.
 _SESSION_CALLS = {
     field.name: getattr(StudyServicer, field.message_type.name.removesuffix("Request")).__wrapped__
     for field in pb.SessionRequest.DESCRIPTOR.oneofs_by_name["call"].fields

@@ -67,6 +67,13 @@ def is_exclusive(storage: BaseStorage) -> bool:
     return isinstance(getattr(storage, "_backend", None), LocalJournalBackend)
 
 
+def answers_from_memory(storage: BaseStorage) -> bool:
+    """Whether calls on ``storage`` take microseconds: the embedded default, which reads from
+    memory and writes with one local ``write(2)``, when it does not wait for the disk."""
+    backend = getattr(storage, "_backend", None)
+    return isinstance(backend, LocalJournalBackend) and not backend.fsync
+
+
 def close_storage(storage: BaseStorage) -> None:
     """Releases what a storage holds open (files, locks, connection pools)."""
     # JournalStorage and Optuna's RDB cache both keep what they wrap in ``_backend``.

@@ -46,7 +46,7 @@ from hposerve.server._exceptions import (
     InvalidArgument,
     NotFound,
 )
-from hposerve.server._storage import is_exclusive
+from hposerve.server._storage import answers_from_memory, is_exclusive
 from hposerve.v1 import specs_pb2
 
 _logger = logging.getLogger(__name__)
@@ -67,6 +67,8 @@ MAX_ASK_COUNT = 1000
 MAX_LEASE_SECONDS = 30 * 24 * 3600.0
 MAX_STEP = 2**31 - 1  # Optuna's SQL schema keeps steps in 32 bits
 _SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
+# Samplers whose ask takes microseconds at any study size (they fit no model to the trials).
+_QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
 
 
 def check_namespace(namespace: str) -> None:
@@ -352,12 +354,14 @@ class StudyRegistry:
     def __init__(self, storage: BaseStorage, *, reap_interval: float = 1.0) -> None:
         self._storage = storage
         self._exclusive = is_exclusive(storage)
+        self._in_memory = answers_from_memory(storage)
         self._live: dict[StudyRef, _LiveStudy] = {}
         self._live_lock = threading.Lock()
         # Creating a study writes its config right after it: one creation at a time, so that a
         # concurrent get-or-create never loads a study before its config is there.
         self._create_lock = threading.Lock()
         self._stopping = threading.Event()
+        self._running_loaded = threading.Event()  # the studies with running trials, at start
         self._reaper = threading.Thread(
             target=self._reap_forever,
             args=(reap_interval,),
@@ -478,6 +482,15 @@ class StudyRegistry:
         finally:
             with self._live_lock:
                 self._live.pop(ref, None)
+
+    def is_quick(self, ref: StudyRef, *, samples: bool) -> bool:
+        """Whether a trial call on ``ref`` takes microseconds, so that an event loop may make it
+        in place: the study is loaded, its storage answers from memory, and a call that
+        ``samples`` meets a sampler that fits no model."""
+        live = self._live.get(ref)
+        if live is None or not self._in_memory:
+            return False
+        return not samples or live.config.sampler.WhichOneof("kind") in _QUICK_SAMPLERS
 
     def _get_live(self, ref: StudyRef) -> _LiveStudy:
         live = self._live.get(ref)
@@ -832,6 +845,8 @@ class StudyRegistry:
             self._load_studies_with_running_trials()
         except Exception:
             _logger.exception("could not load the studies with running trials")
+        finally:
+            self._running_loaded.set()
         while not self._stopping.wait(interval):
             try:
                 self.reap_expired()
@@ -852,6 +867,7 @@ class StudyRegistry:
     def reap_expired(self, now: float | None = None) -> list[TrialRef]:
         """Fails the trials whose lease expired; returns them. Runs in the reaper thread."""
         now = time.time() if now is None else now
+        self._running_loaded.wait()  # so that a trial from before a restart is not missed
         reaped = []
         for live in list(self._live.values()):
             self._adopt_running(live)
