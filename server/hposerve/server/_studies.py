@@ -870,7 +870,8 @@ class StudyRegistry:
         self._running_loaded.wait()  # so that a trial from before a restart is not missed
         reaped = []
         for live in list(self._live.values()):
-            self._adopt_running(live)
+            if not self._exclusive:  # a sole writer leased every running trial it knows of
+                self._adopt_running(live)
             expired = [n for n, lease in list(live.leases.items()) if lease.expires < now]
             for number in expired:
                 if self._expire(live, number, now):
