@@ -788,6 +788,19 @@ def test_heartbeat_interval_defaults_to_a_third_of_the_lease(fake):
     assert 0.15 <= first < 2.0  # one interval, 0.2 s, after the ask
 
 
+def test_a_shorter_lease_brings_the_next_beat_forward(fake):
+    service, target = fake
+    with Client(target) as client:
+        client.create_study(name="long", lease_seconds=600).ask()  # next beat in 200 s
+        time.sleep(0.05)  # the heartbeat thread is asleep until then
+        asked = time.monotonic()
+        client.create_study(name="short", lease_seconds=0.6).ask()  # needs one within 0.2 s
+        while not service.calls_of("Heartbeat") and time.monotonic() < asked + 5:
+            time.sleep(0.005)
+        first = time.monotonic() - asked
+    assert 0.15 <= first < 2.0
+
+
 def test_heartbeat_failures_are_not_raised(fake):
     service, target = fake
     service.failures["Heartbeat"] = [grpc.StatusCode.INTERNAL] * 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from hposerve.v1 import study_service_pb2 as pb
 
@@ -30,6 +31,7 @@ class Heartbeat:
         self._trials: dict[str, tuple[Trial, float]] = {}  # name -> (trial, its lease)
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
+        self._due: float | None = None  # monotonic time of the next beat; None: no trials
         self._stopped = False
         self._thread: threading.Thread | None = None
 
@@ -44,7 +46,11 @@ class Heartbeat:
                     target=self._run, name="hposerve-heartbeat", daemon=True
                 )
                 self._thread.start()
-            self._wake.notify()
+            # Wake the thread only when this trial needs a beat sooner than it would come (a
+            # wake-up per trial costs every trainer thread a context switch).
+            due = time.monotonic() + self._interval_for(lease_seconds)
+            if self._due is None or due < self._due:
+                self._wake.notify()
 
     def unregister(self, name: str) -> None:
         """Stops renewing the lease of the trial named ``name``."""
@@ -71,29 +77,32 @@ class Heartbeat:
         thread = self._thread
         return thread is not None and thread.is_alive()
 
-    def _interval(self) -> float | None:
-        if self._fixed_interval is not None:
-            return self._fixed_interval
-        if not self._trials:
-            return None
-        # A third of the shortest lease: two beats may be lost before a lease expires.
-        return min(lease for _, lease in self._trials.values()) / 3
+    def _interval_for(self, lease_seconds: float) -> float:
+        # A third of the lease: two beats may be lost before a lease expires.
+        return self._fixed_interval if self._fixed_interval is not None else lease_seconds / 3
 
     def _run(self) -> None:
         while True:
             with self._lock:
-                # Sleep a whole interval after a beat (or after the first trial appears).
-                while not self._stopped and self._interval() is None:
-                    self._wake.wait()
-                if self._stopped:
-                    return
-                interval = self._interval()
-                self._wake.wait_for(lambda: self._stopped, timeout=interval)
+                # A beat comes a whole interval after the last one (or after the first trial
+                # appears), sooner if a trial with a shorter lease arrives meanwhile.
+                self._due = None
+                while not self._stopped:
+                    now = time.monotonic()
+                    if not self._trials:
+                        self._due = None
+                        self._wake.wait()
+                        continue
+                    shortest = min(lease for _, lease in self._trials.values())
+                    due = now + self._interval_for(shortest)
+                    self._due = due if self._due is None else min(self._due, due)
+                    if now >= self._due:
+                        break
+                    self._wake.wait(self._due - now)
                 if self._stopped:
                     return
                 names = list(self._trials)
-            if names:
-                self._beat(names)
+            self._beat(names)
 
     def _beat(self, names: list[str]) -> None:
         try:

@@ -204,8 +204,8 @@ async def echo(requests, context):
         yield request
 async def main(port):
     server = grpc.aio.server()
-    handler = grpc.stream_stream_rpc_method_handler(echo)
-    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("Echo", {"Echo": handler})])
+    handlers = {"Echo": grpc.stream_stream_rpc_method_handler(echo)}
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("Echo", handlers)])
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()
@@ -283,17 +283,17 @@ def case_grpc_floor(n: int) -> dict[str, float]:
     import grpc
 
     port = _free_port()
-    with server_process([sys.executable, "-c", _ECHO_MAIN, str(port)], port) as target:
-        with grpc.insecure_channel(target) as channel:
-            requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-            responses = channel.stream_stream("/Echo/Echo")(iter(requests.get, None))
-            times = []
-            for _ in range(n):
-                start = time.perf_counter()
-                requests.put(b"x" * 64)
-                next(responses)
-                times.append(time.perf_counter() - start)
-            requests.put(None)
+    argv = [sys.executable, "-c", _ECHO_MAIN, str(port)]
+    with server_process(argv, port) as target, grpc.insecure_channel(target) as channel:
+        requests: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        responses = channel.stream_stream("/Echo/Echo")(iter(requests.get, None))
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            requests.put(b"x" * 64)
+            next(responses)
+            times.append(time.perf_counter() - start)
+        requests.put(None)
     return {"grpc_echo_round_trip_us": ms(times) * 1e3}
 
 

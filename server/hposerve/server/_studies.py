@@ -37,6 +37,7 @@ from google.protobuf import json_format
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
+from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server import _specs
@@ -303,9 +304,11 @@ class _LiveStudy:
         # so each tell runs as optimize() would run it (the flag is per thread).
         self.study._thread_local.in_optimize_loop = True
         try:
-            return self.study.tell(trial, values, state=state)
+            # Study.tell's own logic, without the deep copy of the trial that it returns.
+            _tell_with_warning(self.study, trial, values, state)
         finally:
             self.study._thread_local.in_optimize_loop = False
+        return self.frozen(trial if isinstance(trial, int) else trial.number)
 
     def add_sample_seconds(self, trial: optuna.Trial, seconds: float) -> None:
         # Kept with the trial, so that comparisons can report each sampler's own cost.
