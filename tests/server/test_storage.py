@@ -4,6 +4,7 @@ the embedded journal is locked, drops a torn last line and refuses a corrupt one
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -365,3 +366,40 @@ def test_report_step_beyond_int32_on_postgres(replicas, shared_study):
     with pytest.raises(grpc.RpcError) as exc:
         stub_a.ReportIntermediateValue(request)
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, exc.value.details()
+
+
+@pytest.mark.postgres
+def test_replicas_opening_a_fresh_database_at_once_both_open_it():
+    # Both race to create Optuna's schema; the one that loses must open it, not fail.
+    import psycopg
+
+    admin = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    database = f"hposerve_fresh_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+    try:
+        for _ in range(3):  # the race is not won the same way every time
+            barrier = threading.Barrier(2)
+            outcomes: list[Any] = []
+
+            def open_one(barrier: threading.Barrier = barrier, out: list[Any] = outcomes) -> None:
+                barrier.wait()
+                try:
+                    out.append(open_storage(url))
+                except BaseException as e:  # surfaced below
+                    out.append(e)
+
+            threads = [threading.Thread(target=open_one) for _ in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+            for storage in outcomes:
+                close_storage(storage)
+            with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
+                conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import pathlib
+import time
 
 import optuna
+import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
@@ -47,7 +49,7 @@ def open_storage(
         return JournalStorage(LocalJournalBackend(journal, fsync=fsync))
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in _RDB_SCHEMES:
-        return optuna.storages.get_storage(url)
+        return _open_rdb(url)
     if scheme == "journal":
         path = url.removeprefix("journal://")
         if not path:
@@ -60,6 +62,19 @@ def open_storage(
         "mysql://, journal:///path or redis://",
         field="storage",
     )
+
+
+def _open_rdb(url: str, attempts: int = 5) -> BaseStorage:
+    # Replicas that start together on a fresh database race to create Optuna's schema: the
+    # loser's CREATE fails on what the winner just made, and opening again finds it there.
+    for attempt in range(1, attempts + 1):
+        try:
+            return optuna.storages.get_storage(url)
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def is_exclusive(storage: BaseStorage) -> bool:
