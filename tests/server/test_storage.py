@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -378,25 +379,16 @@ def test_replicas_opening_a_fresh_database_at_once_both_open_it():
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {database}")
     url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + database
+
+    def open_at_once(barrier: threading.Barrier) -> Any:
+        barrier.wait()
+        return open_storage(url)
+
     try:
         for _ in range(3):  # the race is not won the same way every time
-            barrier = threading.Barrier(2)
-            outcomes: list[Any] = []
-
-            def open_one(barrier: threading.Barrier = barrier, out: list[Any] = outcomes) -> None:
-                barrier.wait()
-                try:
-                    out.append(open_storage(url))
-                except BaseException as e:  # surfaced below
-                    out.append(e)
-
-            threads = [threading.Thread(target=open_one) for _ in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
-            for storage in outcomes:
+            with ThreadPoolExecutor(2) as pool:  # map raises what either thread raised
+                opened = list(pool.map(open_at_once, [threading.Barrier(2)] * 2))
+            for storage in opened:
                 close_storage(storage)
             with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as conn:
                 conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")

@@ -83,6 +83,16 @@ def status_of(error: Exception, method: str) -> status_pb2.Status:
     return status_pb2.Status(code=code_pb2.INTERNAL, message=f"{method} failed on the server")
 
 
+def abort_args(error: Exception, method: str) -> tuple[grpc.StatusCode, str, Any]:
+    """``context.abort(*abort_args(e, name))`` answers a call that raised ``e``.
+
+    abort(), not abort_with_status(): the asyncio server's context for plain methods has only
+    the former.
+    """
+    status = rpc_status.to_status(status_of(error, method))
+    return status.code, status.details, status.trailing_metadata
+
+
 def rpc(method: F) -> F:
     """Wraps a servicer method: domain errors become their status, others INTERNAL.
 
@@ -94,9 +104,6 @@ def rpc(method: F) -> F:
         try:
             return method(self, request, context)
         except Exception as e:
-            status = rpc_status.to_status(status_of(e, method.__name__))
-            # abort(), not abort_with_status(): the asyncio server's context for plain
-            # methods has only the former.
-            context.abort(status.code, status.details, status.trailing_metadata)
+            context.abort(*abort_args(e, method.__name__))
 
     return wrapper  # type: ignore[return-value]

@@ -174,14 +174,12 @@ def make_server(
 
     try:
         grpc_server, port = loop.run(build())
-    except RuntimeError:  # grpc.aio refuses an address it cannot bind
-        port = 0
-    if port == 0:
+    except RuntimeError as e:  # grpc.aio raises when it cannot bind the address
         loop.close()
         pool.shutdown()
         registry.close()
         close_storage(opened)
-        raise OSError(f"cannot listen on {address}")
+        raise OSError(f"cannot listen on {address}") from e
     return Server(loop, grpc_server, pool, registry, servicer, health_servicer, opened, port)
 
 

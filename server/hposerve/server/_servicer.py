@@ -16,10 +16,9 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
-from grpc_status import rpc_status
 
 from hposerve.server import _converters as conv
-from hposerve.server._errors import rpc, status_of
+from hposerve.server._errors import abort_args, rpc, status_of
 from hposerve.server._exceptions import InvalidArgument
 from hposerve.server._studies import StudyRegistry
 from hposerve.v1 import study_service_pb2 as pb
@@ -41,8 +40,7 @@ def trial_call(method: F) -> F:
         try:
             return await self._dispatch(method, request, context)
         except Exception as e:
-            status = rpc_status.to_status(status_of(e, method.__name__))
-            await context.abort(status.code, status.details, status.trailing_metadata)
+            await context.abort(*abort_args(e, method.__name__))
 
     return unary  # type: ignore[return-value]
 

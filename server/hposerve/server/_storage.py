@@ -67,14 +67,12 @@ def open_storage(
 def _open_rdb(url: str, attempts: int = 5) -> BaseStorage:
     # Replicas that start together on a fresh database race to create Optuna's schema: the
     # loser's CREATE fails on what the winner just made, and opening again finds it there.
-    for attempt in range(1, attempts + 1):
+    for attempt in range(1, attempts):
         try:
             return optuna.storages.get_storage(url)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            if attempt == attempts:
-                raise
             time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")
+    return optuna.storages.get_storage(url)
 
 
 def is_exclusive(storage: BaseStorage) -> bool:
@@ -85,8 +83,7 @@ def is_exclusive(storage: BaseStorage) -> bool:
 def answers_from_memory(storage: BaseStorage) -> bool:
     """Whether calls on ``storage`` take microseconds: the embedded default, which reads from
     memory and writes with one local ``write(2)``, when it does not wait for the disk."""
-    backend = getattr(storage, "_backend", None)
-    return isinstance(backend, LocalJournalBackend) and not backend.fsync
+    return is_exclusive(storage) and not storage._backend.fsync  # type: ignore[attr-defined]
 
 
 def close_storage(storage: BaseStorage) -> None:

@@ -68,7 +68,7 @@ MAX_ASK_COUNT = 1000
 MAX_LEASE_SECONDS = 30 * 24 * 3600.0
 MAX_STEP = 2**31 - 1  # Optuna's SQL schema keeps steps in 32 bits
 _SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
-# Samplers whose ask takes microseconds at any study size (they fit no model to the trials).
+# Samplers that fit no model to the trials: an ask costs about what its bookkeeping costs.
 _QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
 
 
