@@ -712,7 +712,6 @@ def test_tell_a_finished_trial_another_outcome(stub, study, running, first, agai
     assert snapshot(stub, study) == before
     # The same outcome again is not an error, and changes nothing either.
     assert tell(stub, running.name, *first) == told
-    assert tell(stub, running.name, *first, request_id=uuid.uuid4().hex) == told
     assert snapshot(stub, study) == before
 
 
@@ -912,16 +911,19 @@ def test_retried_create_returns_the_study(stub, study_name):
 
 
 def test_retried_tell_and_report(stub, study, running):
-    request = pb.ReportIntermediateValueRequest(
-        trial=running.name, step=3, value=0.5, request_id="rep-1"
+    # Idempotent by what they name (the step, the outcome): a retry needs no request id.
+    request = pb.ReportIntermediateValueRequest(trial=running.name, step=3, value=0.5)
+    first = stub.ReportIntermediateValue(request)
+    after = snapshot(stub, study)
+    assert stub.ReportIntermediateValue(request) == first
+    retried_with_another_value = pb.ReportIntermediateValueRequest(
+        trial=running.name, step=3, value=0.75
     )
-    stub.ReportIntermediateValue(request)
+    stub.ReportIntermediateValue(retried_with_another_value)
+    assert snapshot(stub, study) == after  # the first value of a step stays
+    told = tell(stub, running.name, values=[0.25])
     after = snapshot(stub, study)
-    stub.ReportIntermediateValue(request)
-    assert snapshot(stub, study) == after
-    told = tell(stub, running.name, values=[0.25], request_id="tell-1")
-    after = snapshot(stub, study)
-    assert tell(stub, running.name, values=[0.25], request_id="tell-1") == told
+    assert tell(stub, running.name, values=[0.25]) == told
     assert snapshot(stub, study) == after
 
 

@@ -22,7 +22,8 @@ from hposerve.client import (
     InvalidArgument,
     NotFound,
 )
-from hposerve.server import _specs, make_server
+from hposerve.server import make_server
+from hposerve.server.domain import _specs
 from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import comparison_service_pb2_grpc, specs_pb2, types_pb2
 

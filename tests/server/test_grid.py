@@ -8,7 +8,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from hposerve.server._grid import axis_size, axis_values, derive_grid, describe, grid_size
+from hposerve.server.domain._grid import axis_size, axis_values, derive_grid, describe, grid_size
 
 
 def sizes(grid):

@@ -24,8 +24,8 @@ from hposerve.server import (
     make_server,
     open_storage,
 )
-from hposerve.server._exceptions import FailedPrecondition as DomainFailedPrecondition
-from hposerve.server._storage import close_storage
+from hposerve.server.domain._exceptions import FailedPrecondition as DomainFailedPrecondition
+from hposerve.server.storage._open import close_storage
 from hposerve.v1 import specs_pb2, study_service_pb2_grpc, types_pb2
 from hposerve.v1 import study_service_pb2 as pb
 

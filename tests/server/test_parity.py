@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from hposerve.client import CategoricalDistribution, FloatDistribution, IntDistribution
-from hposerve.server import _specs
+from hposerve.server.domain import _specs
 from hposerve.v1 import specs_pb2
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

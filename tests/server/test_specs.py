@@ -1,4 +1,4 @@
-"""Tests for hposerve.server._specs: sampler and pruner specs -> Optuna objects."""
+"""Tests for hposerve.server.domain._specs: sampler and pruner specs -> Optuna objects."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from google.protobuf import struct_pb2, unknown_fields
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import nsgaii
 
-from hposerve.server._exceptions import FailedPrecondition, InvalidArgument
-from hposerve.server._specs import (
+from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
+from hposerve.server.domain._specs import (
     PRUNER_NAMES,
     SAMPLER_NAMES,
     build_pruner,

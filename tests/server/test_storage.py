@@ -17,9 +17,9 @@ import pytest
 
 from hposerve.client import Client, FloatDistribution
 from hposerve.server import make_server, open_storage
-from hposerve.server._exceptions import InvalidArgument
-from hposerve.server._journal import StorageLocked
-from hposerve.server._storage import JOURNAL_FILE, close_storage
+from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.storage._journal import StorageLocked
+from hposerve.server.storage._open import JOURNAL_FILE, close_storage
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc, types_pb2
 

@@ -291,7 +291,6 @@ class Comparison:
         values: float | Sequence[float] | None = None,
         *,
         state: Any = "complete",
-        request_id: str | None = None,
     ) -> FrozenTrial:
         """Finishes a trial of this comparison; the same as ``trial.study.tell(...)``.
 
@@ -299,12 +298,11 @@ class Comparison:
             trial: A trial from :meth:`ask`.
             values: The objective value; needed for ``"complete"``.
             state: ``"complete"``, ``"pruned"`` or ``"failed"``.
-            request_id: Idempotency key; a fresh one is made if None.
 
         Returns:
             The finished trial as recorded.
         """
-        return trial.study.tell(trial, values, state=state, request_id=request_id)
+        return trial.study.tell(trial, values, state=state)
 
     def runs(self) -> list[ComparisonRun]:
         """The trials of every member study (in any state), for a report.

@@ -181,11 +181,11 @@ class Study:
         values: float | Sequence[float] | None = None,
         *,
         state: Any = "complete",
-        request_id: str | None = None,
     ) -> FrozenTrial:
         """Finishes a trial.
 
-        Telling a finished trial again with the same outcome is not an error.
+        Telling a finished trial again with the same outcome is not an error (so a retried tell
+        needs no request id).
 
         Args:
             trial_or_number: The trial, or its number.
@@ -193,7 +193,6 @@ class Study:
             state: ``"complete"``, ``"pruned"`` or ``"failed"`` (Optuna's ``TrialState``
                 members work too). None, as in Optuna: complete if values are given, else
                 failed.
-            request_id: Idempotency key; a fresh one is made if None.
 
         Returns:
             The finished trial as recorded.
@@ -209,7 +208,6 @@ class Study:
             trial=name,
             state=parse_state(state),
             values=_as_floats(values),
-            request_id=request_id or "",
         )
         try:
             response = self._transport.call("TellTrial", request)

@@ -159,14 +159,12 @@ class AskTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
 
 class SuggestParameterRequest(_message.Message):
-    __slots__ = ("trial", "parameter", "request_id")
+    __slots__ = ("trial", "parameter")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     PARAMETER_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     trial: str
     parameter: _types_pb2.ParameterSpec
-    request_id: str
-    def __init__(self, trial: _Optional[str] = ..., parameter: _Optional[_Union[_types_pb2.ParameterSpec, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, trial: _Optional[str] = ..., parameter: _Optional[_Union[_types_pb2.ParameterSpec, _Mapping]] = ...) -> None: ...
 
 class SuggestParameterResponse(_message.Message):
     __slots__ = ("value",)
@@ -175,16 +173,14 @@ class SuggestParameterResponse(_message.Message):
     def __init__(self, value: _Optional[_Union[_types_pb2.Value, _Mapping]] = ...) -> None: ...
 
 class ReportIntermediateValueRequest(_message.Message):
-    __slots__ = ("trial", "step", "value", "request_id")
+    __slots__ = ("trial", "step", "value")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     trial: str
     step: int
     value: float
-    request_id: str
-    def __init__(self, trial: _Optional[str] = ..., step: _Optional[int] = ..., value: _Optional[float] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, trial: _Optional[str] = ..., step: _Optional[int] = ..., value: _Optional[float] = ...) -> None: ...
 
 class ReportIntermediateValueResponse(_message.Message):
     __slots__ = ("should_prune",)
@@ -205,16 +201,14 @@ class ShouldPruneResponse(_message.Message):
     def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
 
 class TellTrialRequest(_message.Message):
-    __slots__ = ("trial", "state", "values", "request_id")
+    __slots__ = ("trial", "state", "values")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     trial: str
     state: _types_pb2.TrialState
     values: _containers.RepeatedScalarFieldContainer[float]
-    request_id: str
-    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("trials",)
@@ -286,14 +280,12 @@ class EnqueueTrialRequest(_message.Message):
     def __init__(self, parent: _Optional[str] = ..., params: _Optional[_Mapping[str, _types_pb2.Value]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., skip_if_exists: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class SetTrialUserAttributesRequest(_message.Message):
-    __slots__ = ("trial", "user_attrs", "request_id")
+    __slots__ = ("trial", "user_attrs")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
-    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     trial: str
     user_attrs: _struct_pb2.Struct
-    request_id: str
-    def __init__(self, trial: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    def __init__(self, trial: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class GetBestTrialRequest(_message.Message):
     __slots__ = ("parent",)

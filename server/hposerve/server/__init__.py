@@ -1,19 +1,22 @@
 """The hposerve server: Optuna studies served over gRPC.
 
 ``make_server(...)`` builds a server (``start()``, ``port``, ``stop()``); ``serve(...)`` runs one
-until SIGTERM. ``StudyRegistry`` (and ``ComparisonRegistry`` on top of it) is the domain layer,
-usable without gRPC.
+until SIGTERM. ``hposerve.server.domain`` is the domain layer, usable without gRPC;
+``hposerve.server.storage`` opens storages.
 """
 
-from hposerve.server._comparisons import (
+from hposerve.server.domain import (
     ComparisonArm,
     ComparisonRef,
     ComparisonRegistry,
     ComparisonSpec,
+    StudyOptions,
+    StudyRef,
+    StudyRegistry,
+    TrialRef,
 )
-from hposerve.server._server import Server, make_server, serve
-from hposerve.server._storage import open_storage
-from hposerve.server._studies import StudyOptions, StudyRef, StudyRegistry, TrialRef
+from hposerve.server.storage import open_storage
+from hposerve.server.transport import Server, make_server, serve
 
 __all__ = [
     "ComparisonArm",

@@ -1,4 +1,4 @@
-"""``python -m hposerve.server`` is the ``hposerve`` command."""
+"""``python -m hposerve.server``: the service's commands (``serve``); ``hposerve`` has the lab's too."""
 
 import sys
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hposerve.server._report import ArmRun, build_results, summary_table, write_report
+from hposerve.lab._report import ArmRun, build_results, summary_table, write_report
 
 T0 = datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
 BUDGETS = [10, 20, 30]

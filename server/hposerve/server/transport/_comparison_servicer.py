@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from google.protobuf import empty_pb2
 
-from hposerve.server import _converters as conv
-from hposerve.server._comparisons import ComparisonRef, ComparisonRegistry
-from hposerve.server._errors import rpc
+from hposerve.server.transport import _converters as conv
+from hposerve.server.domain._comparisons import ComparisonRef, ComparisonRegistry
+from hposerve.server.transport._errors import rpc
 from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import comparison_service_pb2_grpc
 

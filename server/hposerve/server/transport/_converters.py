@@ -23,7 +23,7 @@ from optuna.distributions import (
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from hposerve.server._comparisons import (
+from hposerve.server.domain._comparisons import (
     ComparisonArm,
     ComparisonAsk,
     ComparisonInfo,
@@ -31,9 +31,9 @@ from hposerve.server._comparisons import (
     ComparisonSpec,
     MemberProgress,
 )
-from hposerve.server._exceptions import InvalidArgument
-from hposerve.server._specs import value_from_proto, value_to_proto
-from hposerve.server._studies import (
+from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.domain._specs import value_from_proto, value_to_proto
+from hposerve.server.domain._studies import (
     SAMPLE_SECONDS_ATTR,
     StudyInfo,
     StudyOptions,

@@ -11,7 +11,7 @@ import pytest
 
 from hposerve.client import Client
 from hposerve.server import make_server
-from hposerve.server._demo import _shares, add_arguments, main, run_demo
+from hposerve.lab._demo import _shares, add_arguments, main, run_demo
 
 EXPECTED_KEYS = {"lr", "batch_size", "weight_decay", "dropout", "n_layers", "n_units", "schedule"}
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hposerve.server import _bench
+from hposerve.lab import _bench
 
 TINY = _bench.Sizes(
     growth_trials=20,

@@ -237,8 +237,8 @@ def case_breakdown(target: str, tmp: str, n: int) -> dict[str, float]:
     import optuna
 
     from hposerve.client import Client, ClientConfig
-    from hposerve.server._storage import open_storage
-    from hposerve.server._studies import StudyOptions, StudyRef, StudyRegistry
+    from hposerve.server.storage._open import open_storage
+    from hposerve.server.domain._studies import StudyOptions, StudyRef, StudyRegistry
     from hposerve.v1 import specs_pb2
 
     # The same trials on the domain layer directly: Optuna and the storage, without gRPC.

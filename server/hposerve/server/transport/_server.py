@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from hposerve.server._comparison_servicer import ComparisonServicer
-from hposerve.server._comparisons import ComparisonRegistry
-from hposerve.server._servicer import StudyServicer
-from hposerve.server._storage import close_storage, open_storage
-from hposerve.server._studies import StudyRegistry
+from hposerve.server.transport._comparison_servicer import ComparisonServicer
+from hposerve.server.domain._comparisons import ComparisonRegistry
+from hposerve.server.transport._study_servicer import StudyServicer
+from hposerve.server.storage._open import close_storage, open_storage
+from hposerve.server.domain._studies import StudyRegistry
 from hposerve.v1 import (
     comparison_service_pb2,
     comparison_service_pb2_grpc,
@@ -34,6 +34,10 @@ from hposerve.v1 import (
 
 _logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+DEFAULT_ADDRESS = "127.0.0.1:50051"
+DEFAULT_WORKERS = 64  # threads for the calls not served on the event loop
+DEFAULT_MAX_SESSIONS = 4096
 
 SERVICE_NAME = study_service_pb2.DESCRIPTOR.services_by_name["StudyService"].full_name
 COMPARISON_SERVICE_NAME = comparison_service_pb2.DESCRIPTOR.services_by_name[
@@ -132,13 +136,13 @@ class Server:
 
 
 def make_server(
-    address: str = "127.0.0.1:50051",
+    address: str = DEFAULT_ADDRESS,
     *,
     storage: str | None = None,
     data_dir: str | os.PathLike[str] | None = None,
     fsync: bool = False,
-    max_workers: int = 64,
-    max_sessions: int = 4096,
+    max_workers: int = DEFAULT_WORKERS,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
     reap_interval: float = 1.0,
 ) -> Server:
     """Builds a server bound to ``address`` (port 0 picks a free one); call ``start()``.
@@ -183,7 +187,7 @@ def make_server(
     return Server(loop, grpc_server, pool, registry, servicer, health_servicer, opened, port)
 
 
-def serve(address: str = "127.0.0.1:50051", *, grace: float = 10.0, **kwargs: object) -> None:
+def serve(address: str = DEFAULT_ADDRESS, *, grace: float = 10.0, **kwargs: object) -> None:
     """Runs a server until SIGTERM or SIGINT, then stops it gracefully."""
     server = make_server(address, **kwargs)  # type: ignore[arg-type]
     stop_requested = threading.Event()

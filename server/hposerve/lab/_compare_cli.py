@@ -38,7 +38,7 @@ from hposerve.client import (
     HposerveError,
     TrialPruned,
 )
-from hposerve.server._processes import server_target, trainer_processes
+from hposerve.lab._processes import server_target, trainer_processes
 
 __all__ = [
     "CompareResult",
@@ -186,7 +186,7 @@ def write_comparison_report(
     Returns:
         The results (results.json's content) and the paths written.
     """
-    from hposerve.server import _report
+    from hposerve.lab import _report
 
     runs = [_report.ArmRun(r.arm, r.seed, r.trials) for r in comparison.runs()]
     arms = [a.name for a in comparison.arms]
@@ -219,7 +219,7 @@ def run_comparison(
     """Runs a comparison of ``samplers`` x ``pruners`` on ``task`` and writes its report.
 
     Args:
-        task: A task from ``hposerve.server._tasks`` (picklable: it goes to the trainers).
+        task: A task from ``hposerve.lab._tasks`` (picklable: it goes to the trainers).
         samplers: Sampler types, or ``shuffled-grid``.
         pruners: Pruner types (``none`` for no pruning); they prune only tasks with steps.
         arms: Arms as ``Client.create_comparison`` takes them, instead of samplers x pruners.
@@ -272,7 +272,7 @@ def run_comparison(
         with trainer_processes(_trainer, args, "hposerve-compare-trainer") as processes:
             _watch(comparison, processes, trials, started, out)
         results, paths = write_comparison_report(comparison, task, Path(out_dir))
-    from hposerve.server._report import summary_table
+    from hposerve.lab._report import summary_table
 
     elapsed = time.monotonic() - started
     print(f"\nfinished in {elapsed:.1f}s\n\n{summary_table(results)}\n", file=out)
@@ -323,7 +323,7 @@ def _names(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``hposerve compare`` subcommands to ``parser``."""
-    from hposerve.server._tasks import task_names
+    from hposerve.lab._tasks import task_names
 
     commands = parser.add_subparsers(dest="compare_command", required=True)
     tasks = ", ".join(task_names())
@@ -393,7 +393,7 @@ def _status_table(comparison: Comparison) -> str:
 
 def main(args: argparse.Namespace) -> int:
     """Runs a parsed ``hposerve compare`` command; returns the exit code."""
-    from hposerve.server._tasks import get_task
+    from hposerve.lab._tasks import get_task
 
     try:
         if args.compare_command == "status":
@@ -403,7 +403,7 @@ def main(args: argparse.Namespace) -> int:
         task = get_task(args.task)
         if args.compare_command == "report":
             with Client(args.target) as client:
-                from hposerve.server._report import summary_table
+                from hposerve.lab._report import summary_table
 
                 results, paths = write_comparison_report(
                     client.get_comparison(args.name), task, args.out

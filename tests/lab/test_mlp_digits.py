@@ -9,8 +9,8 @@ import optuna
 import pytest
 import torch
 
-from hposerve.server import _mlp_digits
-from hposerve.server._mlp_digits import (
+from hposerve.lab import _mlp_digits
+from hposerve.lab._mlp_digits import (
     SCHEDULES,
     load_data,
     objective,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from hposerve.client import Client, FrozenTrial, HposerveError
-from hposerve.server._processes import server_target, trainer_processes
+from hposerve.lab._processes import server_target, trainer_processes
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -116,7 +116,7 @@ def _trainer(target: str, study_name: str, n_trials: int, epochs: int, seed: int
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
-    from hposerve.server._mlp_digits import objective
+    from hposerve.lab._mlp_digits import objective
 
     torch.set_num_threads(1)
     try:
@@ -327,10 +327,10 @@ def run_demo_comparison(
         out: Where progress and the table go (None: standard output).
 
     Returns:
-        The ``CompareResult`` of ``hposerve.server._compare_cli.run_comparison``.
+        The ``CompareResult`` of ``hposerve.lab._compare_cli.run_comparison``.
     """
-    from hposerve.server._compare_cli import run_comparison
-    from hposerve.server._tasks import mlp_digits_task
+    from hposerve.lab._compare_cli import run_comparison
+    from hposerve.lab._tasks import mlp_digits_task
 
     print(
         f"\nhposerve demo: TPE (4 startup trials) vs random vs grid search on the same task "

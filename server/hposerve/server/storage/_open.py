@@ -20,8 +20,8 @@ import sqlalchemy.exc
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
-from hposerve.server._exceptions import InvalidArgument
-from hposerve.server._journal import LocalJournalBackend
+from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.storage._journal import LocalJournalBackend
 
 DEFAULT_DATA_DIR = "hposerve-data"
 JOURNAL_FILE = "studies.journal"

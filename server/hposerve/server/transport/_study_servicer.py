@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from hposerve.server import _converters as conv
-from hposerve.server._errors import abort_args, rpc, status_of
-from hposerve.server._exceptions import InvalidArgument
-from hposerve.server._studies import StudyRegistry
+from hposerve.server.transport import _converters as conv
+from hposerve.server.transport._errors import abort_args, rpc, status_of
+from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.domain._studies import StudyRegistry
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
@@ -49,7 +49,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     """Serves a ``StudyRegistry`` over gRPC."""
 
     def __init__(
-        self, registry: StudyRegistry, *, pool: futures.Executor, max_sessions: int = 4096
+        self, registry: StudyRegistry, *, pool: futures.Executor, max_sessions: int
     ) -> None:
         self._registry = registry
         self._pool = pool  # runs the session calls that are not quick

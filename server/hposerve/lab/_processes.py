@@ -18,7 +18,7 @@ def server_target(
     if target is not None:
         yield target, False
         return
-    from hposerve.server._server import make_server
+    from hposerve.server import make_server
 
     server = make_server("127.0.0.1:0", data_dir=data_dir).start()
     try:

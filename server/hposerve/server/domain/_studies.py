@@ -40,14 +40,14 @@ from optuna.study import StudyDirection
 from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server import _specs
-from hposerve.server._exceptions import (
+from hposerve.server.domain import _specs
+from hposerve.server.domain._exceptions import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
-from hposerve.server._storage import answers_from_memory, is_exclusive
+from hposerve.server.storage._open import answers_from_memory, is_exclusive
 from hposerve.v1 import specs_pb2
 
 _logger = logging.getLogger(__name__)

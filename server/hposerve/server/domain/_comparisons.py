@@ -41,14 +41,15 @@ from optuna.distributions import BaseDistribution
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from hposerve.server import _grid, _specs
-from hposerve.server._exceptions import (
+from hposerve.server.domain import _grid
+from hposerve.server.domain import _specs
+from hposerve.server.domain._exceptions import (
     AlreadyExists,
     FailedPrecondition,
     InvalidArgument,
     NotFound,
 )
-from hposerve.server._studies import (
+from hposerve.server.domain._studies import (
     StudyOptions,
     StudyRef,
     StudyRegistry,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from optuna.distributions import FloatDistribution
 
-from hposerve.server import _cli
-from hposerve.server._compare_cli import _trainer, arms_for, budgets_for
-from hposerve.server._tasks import Task, get_task
+from hposerve import cli as _cli
+from hposerve.lab._compare_cli import _trainer, arms_for, budgets_for
+from hposerve.lab._tasks import Task, get_task
 
 ARM_KEYS = {
     "seeds",
@@ -175,7 +175,7 @@ def test_bad_commands_fail_with_a_message(tmp_path, capsys) -> None:
 def test_the_demo_comparison(tmp_path: Path) -> None:
     import io
 
-    from hposerve.server._demo import COMPARE_SEEDS, COMPARE_TRIALS, run_demo_comparison
+    from hposerve.lab._demo import COMPARE_SEEDS, COMPARE_TRIALS, run_demo_comparison
 
     out = io.StringIO()
     result = run_demo_comparison(

@@ -10,7 +10,7 @@ parameters in one round trip, and an ``evaluate`` function that needs no user co
   lookups in tables that ship inside the package, with the table's best as the optimum;
 - scikit-learn models cross-validated on bundled datasets (``sklearn-rf``, ``sklearn-svm``,
   ``sklearn-gb``);
-- ``mlp-digits``: the PyTorch MLP of :mod:`hposerve.server._mlp_digits`, which reports a
+- ``mlp-digits``: the PyTorch MLP of :mod:`hposerve.lab._mlp_digits`, which reports a
   learning curve (one validation loss per epoch) for pruners.
 
 Every task minimizes (accuracies become error rates), so regret curves of different tasks read
@@ -665,7 +665,7 @@ def _flat_space(suggest: Callable[[Any], Any]) -> dict[str, BaseDistribution]:
 
 def _evaluate_mlp(params: Params, *, seed: int, report: Report | None = None, epochs: int) -> float:
     """Trains the MLP and returns its final validation loss, reporting it after every epoch."""
-    from hposerve.server import _mlp_digits
+    from hposerve.lab import _mlp_digits
 
     # train() reads step_gamma / warmup_epochs only when the schedule uses them, so the flat
     # space's inactive parameters can be passed as they are.
@@ -692,7 +692,7 @@ def mlp_digits_task(*, epochs: int = DEFAULT_MLP_EPOCHS) -> Task:
     """
     if epochs < 1:
         raise ValueError(f"epochs must be at least 1, got {epochs}")
-    from hposerve.server import _mlp_digits
+    from hposerve.lab import _mlp_digits
 
     return Task(
         name="mlp-digits",

@@ -22,7 +22,7 @@ from google.protobuf.message import Message
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import nsgaii
 
-from hposerve.server._exceptions import FailedPrecondition, InvalidArgument
+from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
 from hposerve.v1 import specs_pb2, types_pb2
 
 __all__ = [

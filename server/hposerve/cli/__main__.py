@@ -1,0 +1,5 @@
+import sys
+
+from hposerve.cli import main
+
+sys.exit(main())
