@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import futures
 
-import grpc
 import pytest
+from client_fakes import serving
 
 from hposerve.client import ClientConfig, DeadlineExceeded
+from hposerve.client._session import SESSION_FIELDS
 from hposerve.client._transport import Transport, make_channel
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
@@ -37,12 +37,8 @@ class SlowSessions(study_service_pb2_grpc.StudyServiceServicer):
 @pytest.fixture
 def fake():
     service = SlowSessions()
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    study_service_pb2_grpc.add_StudyServiceServicer_to_server(service, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    yield service, f"127.0.0.1:{port}"
-    server.stop(0)
+    with serving(service) as target:
+        yield service, target
 
 
 def transport(target: str, **config) -> Transport:
@@ -92,3 +88,14 @@ def test_sessions_off_means_unary_calls(fake):
         assert service.sessions == 0 and service.unary_calls == 1
     finally:
         t.close()
+
+
+def test_every_session_call_the_proto_offers_goes_over_a_session():
+    # The client and the proto agree: each SessionRequest field is the session form of the
+    # unary RPC taking that field's request type (heartbeats included).
+    offered = {
+        field.message_type.name.removesuffix("Request"): field.name
+        for field in pb.SessionRequest.DESCRIPTOR.oneofs_by_name["call"].fields
+    }
+    assert offered == SESSION_FIELDS
+    assert "Heartbeat" in SESSION_FIELDS

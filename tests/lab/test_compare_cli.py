@@ -9,7 +9,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 
 from hposerve import cli as _cli
-from hposerve.lab._compare_cli import _trainer, arms_for, budgets_for
+from hposerve.lab._runner import arms_for, budgets_for, trainer
 from hposerve.lab._tasks import Task, get_task
 
 ARM_KEYS = {
@@ -23,7 +23,7 @@ ARM_KEYS = {
     "median_regret",
     "iqr",
     "mean_rank",
-    "p_vs_random",
+    "p_vs_baseline",
     "significant",
     "sample_ms_per_trial",
     "total_steps",
@@ -36,6 +36,7 @@ TOP_KEYS = {
     "budgets",
     "metric",
     "baseline",
+    "baseline_reason",
     "alpha",
     "min_seeds_for_test",
     "rank_method",
@@ -126,7 +127,7 @@ def test_trainer_reports_every_arm_and_prunes_only_arms_with_a_pruner(client, ta
     comparison = client.create_comparison(
         name="steps", search_space=task.search_space, arms=arms, seeds=1, trials_per_study=6
     )
-    _trainer(target, comparison.resource_name, task, 0)
+    trainer(target, comparison.resource_name, task, 0)
     plain = client.get_study("steps.random.s0").trials
     pruned = client.get_study("steps.random-threshold.s0").trials
     assert [t.state for t in plain] == ["complete"] * 6
@@ -187,3 +188,18 @@ def test_the_demo_comparison(tmp_path: Path) -> None:
         assert arm["trials_done"] == [COMPARE_TRIALS] * COMPARE_SEEDS
     assert (tmp_path / "report" / "curves.png").exists()
     assert "best@12" in out.getvalue()
+
+
+def test_the_lab_exports_its_library_lazily() -> None:
+    import subprocess
+    import sys
+
+    import hposerve.lab as lab
+    from hposerve.lab import _runner
+
+    assert lab.run_comparison is _runner.run_comparison and "run_comparison" in lab.__all__
+    for name in lab.__all__:
+        assert getattr(lab, name) is not None, name
+    code = "import sys, hposerve.lab; print('scipy' in sys.modules, 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

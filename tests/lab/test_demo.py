@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from hposerve.client import Client
+from hposerve.lab._demo import add_arguments, main
+from hposerve.lab._demo_tuning import _shares, run_demo
 from hposerve.server import make_server
-from hposerve.lab._demo import _shares, add_arguments, main, run_demo
 
 EXPECTED_KEYS = {"lr", "batch_size", "weight_decay", "dropout", "n_layers", "n_units", "schedule"}
 

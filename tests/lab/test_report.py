@@ -101,10 +101,10 @@ def test_better_arm_beats_random():
         assert 0 <= lo <= hi
     # The good arm wins every (seed, budget) cell, so its ranks are all 1.
     assert good["mean_rank"] == 1.0 and rand["mean_rank"] == 2.0
-    assert all(p < 0.05 for p in good["p_vs_random"])
-    assert good["p_vs_random"][-1] == pytest.approx(1 / 252)  # exact p: all 5 below all 5
+    assert all(p < 0.05 for p in good["p_vs_baseline"])
+    assert good["p_vs_baseline"][-1] == pytest.approx(1 / 252)  # exact p: all 5 below all 5
     assert good["significant"] == [True] * len(BUDGETS)
-    assert rand["p_vs_random"] is None and rand["significant"] is None
+    assert rand["p_vs_baseline"] is None and rand["significant"] is None
     assert good["sample_ms_per_trial"] == pytest.approx(20.0)
     assert rand["sample_ms_per_trial"] == pytest.approx(1.0)
     assert good["total_steps"] is None and good["steps_to_best"] is None
@@ -132,12 +132,15 @@ def test_best_so_far_counts_pruned_and_failed_toward_the_budget(tmp_path):
     assert arm["median_regret"] == [4.0, 4.0, 4.0, 2.0, 0.0]
     assert arm["trials_done"] == [5] and arm["running_trials"] == 1
     assert arm["pruned_trials"] == [1] and arm["failed_trials"] == [1]
-    # No random arm: nothing to test against.
-    assert arm["p_vs_random"] is None and arm["mean_rank"] == 1.0
+    # No random arm: the only arm is the baseline, with nothing to test against it.
+    assert results["baseline"] == "tpe" and "no random arm" in results["baseline_reason"]
+    assert arm["p_vs_baseline"] is None and arm["mean_rank"] == 1.0
     # A regret of exactly 0 still plots (not on a plain log scale).
     write_report(results, [ArmRun("tpe", 0, trials)], tmp_path)
     assert is_png(tmp_path / "curves.png")
-    assert "There is no `random` arm" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "The baseline is `tpe`: the first arm (there is no random arm)." in report
+    assert "It is the only arm" in report
 
 
 def test_partial_comparison():
@@ -168,7 +171,7 @@ def test_empty_arm_is_null_not_nan(tmp_path):
     strict_json(results)
     cmaes = results["arms"]["cmaes"]
     assert cmaes["median_regret"] == [None, None, None] and cmaes["iqr"] == [None, None, None]
-    assert cmaes["p_vs_random"] == [None, None, None] and cmaes["significant"] == [None] * 3
+    assert cmaes["p_vs_baseline"] == [None, None, None] and cmaes["significant"] == [None] * 3
     # Different seed sets across arms: ranks fall back to medians, none available yet.
     assert results["rank_method"] is None and cmaes["mean_rank"] is None
     assert cmaes["sample_ms_per_trial"] is None
@@ -210,7 +213,7 @@ def test_too_few_seeds_gives_no_p_value():
         task="toy", direction="minimize", optimum=0.0, budgets=BUDGETS, runs=runs
     )
     good = results["arms"]["good"]
-    assert good["p_vs_random"] == [None] * len(BUDGETS)
+    assert good["p_vs_baseline"] == [None] * len(BUDGETS)
     assert good["significant"] == [None] * len(BUDGETS)
 
 
@@ -287,3 +290,96 @@ def test_summary_table_mentions_every_arm():
     assert "regret@30" in table and "partial" in lines[0]
     # The good arm's p at the largest budget is flagged significant.
     assert "*" in next(line for line in lines if line.startswith("good"))
+
+
+def test_without_a_random_arm_the_first_arm_is_the_named_baseline(tmp_path):
+    runs = [
+        ArmRun("tpe" if r.arm == "good" else "grid", r.seed, r.trials) for r in good_and_random()
+    ]
+    results = build_results(
+        task="toy", direction="minimize", optimum=0.0, budgets=BUDGETS, runs=runs
+    )
+    assert results["baseline"] == "tpe"
+    assert results["baseline_reason"] == "the first arm (there is no random arm)"
+    tpe, grid = results["arms"]["tpe"], results["arms"]["grid"]
+    assert "p_vs_random" not in grid
+    assert tpe["p_vs_baseline"] is None and tpe["significant"] is None
+    # grid (uniform draws) is tested against tpe (fast descent): clearly not better.
+    assert all(p is not None and p > 0.5 for p in grid["p_vs_baseline"])
+    table = summary_table(results)
+    assert "p vs tpe@30" in table
+    assert table.splitlines()[-1].endswith("baseline tpe: the first arm (there is no random arm)")
+    write_report(results, runs, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "- Baseline: `tpe`, the first arm (there is no random arm)" in report
+    assert "## Against `tpe`" in report and "`grid` does not beat `tpe` significantly" in report
+
+
+def test_the_table_explains_p_values_only_when_a_test_ran():
+    tested = build_results(
+        task="toy", direction="minimize", optimum=0.0, budgets=BUDGETS, runs=good_and_random()
+    )
+    assert "* p < 0.05 (one-sided Mann-Whitney U against random)" in summary_table(tested)
+
+    runs = [r for r in good_and_random() if r.seed < 2]
+    untested = build_results(
+        task="toy", direction="minimize", optimum=0.0, budgets=BUDGETS, runs=runs
+    )
+    note = summary_table(untested).splitlines()[-1]
+    assert "p <" not in note
+    assert note.startswith("no test against random at 30 trials: it needs 3 seeds")
+    assert "(seeds with a value: good 2, random 2)" in note
+
+    alone = [r for r in runs if r.arm == "good"]
+    only = build_results(task="toy", direction="minimize", optimum=0.0, budgets=[30], runs=alone)
+    assert summary_table(only).splitlines()[-1] == "no test: good is the only arm"
+
+
+def timed_trial(number: int, value: float, start: float, end: float) -> FakeTrial:
+    """A complete trial that ran from ``start`` to ``end`` seconds after T0."""
+    return FakeTrial(
+        number=number,
+        state="complete",
+        values=[value],
+        datetime_start=T0 + datetime.timedelta(seconds=start),
+        datetime_complete=T0 + datetime.timedelta(seconds=end),
+    )
+
+
+def late_second_seed(sign: float) -> list[ArmRun]:
+    """What the demo showed: seed 0 finds a good value at once; seed 1's first (poor) trial
+    finishes only at 3 s, and its first finished trial by number is poor too."""
+    fast = [timed_trial(k, sign * 0.14, k * 0.5, k * 0.5 + 0.4) for k in range(6)]
+    slow = [timed_trial(0, sign * 0.9, 0.0, 3.0)]
+    slow += [timed_trial(k, sign * (0.9 - 0.1 * k), 3.0 + k, 3.4 + k) for k in range(1, 6)]
+    return [ArmRun("tpe", 0, fast), ArmRun("tpe", 1, slow)]
+
+
+@pytest.mark.parametrize("direction", ["minimize", "maximize"])
+def test_plotted_best_so_far_never_gets_worse(tmp_path, monkeypatch, direction):
+    import matplotlib.axes
+
+    lines: list[tuple[np.ndarray, np.ndarray]] = []
+    plot = matplotlib.axes.Axes.plot
+
+    def recording_plot(self, *args, **kwargs):
+        lines.append((np.asarray(args[0], dtype=float), np.asarray(args[1], dtype=float)))
+        return plot(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "plot", recording_plot)
+    sign = 1.0 if direction == "minimize" else -1.0
+    runs = late_second_seed(sign)
+    # No optimum: the metric is the best value itself, so it must fall (minimize) or rise.
+    results = build_results(task="t", direction=direction, optimum=None, budgets=[6], runs=runs)
+    write_report(results, runs, tmp_path)
+    (by_trial_x, by_trial), (by_time_x, by_time) = lines
+    for y in (by_trial, by_time):
+        drawn = y[~np.isnan(y)]
+        assert drawn.size > 0
+        # Best-so-far: never worse later (lower when minimizing, higher when maximizing).
+        assert (np.diff(drawn) * sign <= 0).all(), drawn
+    # Drawn from the first trial (both seeds have a value there), and in time only once the
+    # second seed's first trial has finished, at 3 s.
+    assert by_trial_x[~np.isnan(by_trial)][0] == 1
+    assert by_time_x[~np.isnan(by_time)][0] >= 3.0
+    assert "drawn only where every seed has a value" in (tmp_path / "report.md").read_text()

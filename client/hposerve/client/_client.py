@@ -11,30 +11,16 @@ from typing import Any
 import grpc
 
 from hposerve.v1 import comparison_service_pb2 as cpb
-from hposerve.v1 import specs_pb2, types_pb2
 from hposerve.v1 import study_service_pb2 as pb
 
-from ._comparison import Comparison, comparison_request
+from ._comparison import Comparison
 from ._config import ClientConfig
-from ._distributions import search_space_to_proto
-from ._errors import InvalidArgument
+from ._enums import directions_from_proto
 from ._heartbeat import Heartbeat
-from ._specs import pruner_spec, sampler_spec
-from ._study import Study, directions_from_proto
+from ._names import namespace_name, parse_study, resolve_comparison, resolve_study
+from ._requests import PrunerArg, SamplerArg, comparison_request, study_options, study_request
+from ._study import Study
 from ._transport import Transport, make_channel
-
-_DIRECTIONS = {"minimize": types_pb2.MINIMIZE, "maximize": types_pb2.MAXIMIZE}
-
-
-def _direction(direction: Any) -> int:
-    # Optuna's StudyDirection members are recognized by name, without importing Optuna.
-    raw = direction if isinstance(direction, str) else getattr(direction, "name", None)
-    if isinstance(raw, str) and raw.lower() in _DIRECTIONS:
-        return _DIRECTIONS[raw.lower()]
-    raise InvalidArgument(
-        f"unknown direction {direction!r}; use 'minimize' or 'maximize'",
-        field_violations=[("directions", f"unknown direction {direction!r}")],
-    )
 
 
 @dataclass(frozen=True)
@@ -65,7 +51,7 @@ class StudySummary:
     def from_proto(cls, proto: pb.Study) -> StudySummary:
         """Builds a summary from a proto ``Study``."""
         return cls(
-            name=proto.name.rsplit("/", 1)[-1],
+            name=parse_study(proto.name).study,
             resource_name=proto.name,
             directions=directions_from_proto(proto.directions),
             n_trials=proto.trial_count,
@@ -132,11 +118,11 @@ class Client:
     @property
     def parent(self) -> str:
         """The resource name of this client's namespace: ``namespaces/{namespace}``."""
-        return f"namespaces/{self.config.namespace}"
+        return namespace_name(self.config.namespace)
 
     def _study_name(self, name: str) -> str:
         # A full resource name is accepted too, e.g. one taken from a Study or a trial.
-        return name if name.startswith("namespaces/") else f"{self.parent}/studies/{name}"
+        return resolve_study(self.config.namespace, name)
 
     def create_study(
         self,
@@ -144,8 +130,8 @@ class Client:
         name: str,
         direction: Any = None,
         directions: Sequence[Any] | None = None,
-        sampler: dict[str, Any] | specs_pb2.SamplerSpec | None = None,
-        pruner: dict[str, Any] | specs_pb2.PrunerSpec | None = None,
+        sampler: SamplerArg = None,
+        pruner: PrunerArg = None,
         load_if_exists: bool = False,
         lease_seconds: float | None = None,
         retry_expired_trials: bool = False,
@@ -174,31 +160,21 @@ class Client:
             InvalidArgument: A bad argument (unknown sampler, both direction and directions).
             AlreadyExists: The study exists and ``load_if_exists`` is not set.
         """
-        if direction is not None and directions is not None:
-            raise InvalidArgument(
-                "give either direction or directions, not both",
-                field_violations=[("directions", "given with direction")],
-            )
-        wanted = [direction] if direction is not None else list(directions or [])
-        options = pb.StudyOptions(retry_expired_trials=retry_expired_trials)
-        if lease_seconds is not None:
-            options.lease_seconds = lease_seconds
-        if max_retries is not None:
-            options.max_retries = max_retries
-        request = pb.CreateStudyRequest(
+        request = study_request(
             parent=self.parent,
-            study_id=name,
-            directions=[_direction(d) for d in wanted],
-            options=options,
+            name=name,
+            direction=direction,
+            directions=directions,
+            sampler=sampler,
+            pruner=pruner,
+            options=study_options(
+                lease_seconds=lease_seconds,
+                retry_expired_trials=retry_expired_trials,
+                max_retries=max_retries,
+            ),
             load_if_exists=load_if_exists,
-            request_id=request_id or "",
+            request_id=request_id,
         )
-        sampler_proto = sampler_spec(sampler)
-        if sampler_proto is not None:
-            request.sampler.CopyFrom(sampler_proto)
-        pruner_proto = pruner_spec(pruner)
-        if pruner_proto is not None:
-            request.pruner.CopyFrom(pruner_proto)
         return self._study(self._transport.call("CreateStudy", request))
 
     def get_study(self, name: str) -> Study:
@@ -237,8 +213,8 @@ class Client:
         name: str,
         top: int | float = 0.2,
         margin: float = 0.5,
-        sampler: dict[str, Any] | specs_pb2.SamplerSpec | None = None,
-        pruner: dict[str, Any] | specs_pb2.PrunerSpec | None = None,
+        sampler: SamplerArg = None,
+        pruner: PrunerArg = None,
         load_if_exists: bool = False,
     ) -> tuple[Study, dict[str, Any]]:
         """Creates a study searching a space narrowed around the best trials of ``source``.
@@ -293,7 +269,7 @@ class Client:
     # Comparisons.
 
     def _comparison_name(self, name: str) -> str:
-        return name if name.startswith("namespaces/") else f"{self.parent}/comparisons/{name}"
+        return resolve_comparison(self.config.namespace, name)
 
     def create_comparison(
         self,
@@ -310,17 +286,7 @@ class Client:
     ) -> Comparison:
         """Creates a comparison: one study per (arm, seed), same space and budget.
 
-        Example::
-
-            comparison = client.create_comparison(
-                name="branin-cmp",
-                search_space={"x": FloatDistribution(-5, 10), "y": FloatDistribution(0, 15)},
-                arms=["tpe", "random", "grid"],
-                seeds=5,
-                trials_per_study=100,
-            )
-            while (trial := comparison.ask()) is not None:
-                comparison.tell(trial, evaluate(trial.params, seed=trial.seed))
+        See :class:`Comparison` for an example.
 
         Args:
             name: Short comparison name; member studies are ``{name}.{arm}.s{seed}``.
@@ -347,18 +313,15 @@ class Client:
             AlreadyExists: The comparison exists and ``load_if_exists`` is not set.
             FailedPrecondition: It exists with another definition.
         """
-        options = pb.StudyOptions()
-        if lease_seconds is not None:
-            options.lease_seconds = lease_seconds
         request = comparison_request(
             parent=self.parent,
             name=name,
-            direction=_direction(direction),
-            search_space=search_space_to_proto(search_space),
+            direction=direction,
+            search_space=search_space,
             arms=arms,
             seeds=seeds,
             trials_per_study=trials_per_study,
-            options=options,
+            options=study_options(lease_seconds=lease_seconds),
             load_if_exists=load_if_exists,
             request_id=request_id,
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -11,55 +11,12 @@ from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import study_service_pb2 as pb
 
 from ._distributions import Distribution, distribution_from_proto
-from ._errors import InvalidArgument
+from ._enums import directions_from_proto
 from ._heartbeat import Heartbeat
-from ._specs import pruner_spec, sampler_spec
-from ._study import Study, directions_from_proto
+from ._names import member_study_id, parse_comparison, parse_study, study_name
+from ._study import Study
 from ._transport import Transport
 from ._trial import FrozenTrial, Trial
-
-_ARM_KEYS = frozenset({"name", "sampler", "pruner", "shuffle_grid"})
-
-
-def arm_to_proto(arm: Any, index: int) -> cpb.ComparisonArm:
-    """Converts ``"tpe"``, ``{"name": ..., "sampler": ..., "pruner": ...}`` or a proto arm.
-
-    Raises:
-        InvalidArgument: Not one of those, an unknown key, or a bad sampler or pruner.
-    """
-    if isinstance(arm, cpb.ComparisonArm):
-        return arm
-    if isinstance(arm, str):
-        arm = {"sampler": arm}
-    if not isinstance(arm, Mapping):
-        raise InvalidArgument(
-            f"arms[{index}] must be a sampler type such as 'tpe' or a dict "
-            f"{{'name', 'sampler', 'pruner', 'shuffle_grid'}}, got {type(arm).__name__}"
-        )
-    unknown = sorted(set(arm) - _ARM_KEYS)
-    if unknown:
-        raise InvalidArgument(
-            f"arms[{index}] has unknown key(s) {', '.join(unknown)}; known: "
-            + ", ".join(sorted(_ARM_KEYS)),
-            field_violations=[(f"arms[{index}].{k}", "unknown key") for k in unknown],
-        )
-    proto = cpb.ComparisonArm(
-        name=arm.get("name") or "", shuffle_grid=bool(arm.get("shuffle_grid"))
-    )
-    sampler = arm.get("sampler")
-    if sampler is None:
-        raise InvalidArgument(
-            f"arms[{index}] needs a sampler",
-            field_violations=[(f"arms[{index}].sampler", "missing")],
-        )
-    sampler_proto = sampler_spec({"type": sampler} if isinstance(sampler, str) else sampler)
-    assert sampler_proto is not None
-    proto.sampler.CopyFrom(sampler_proto)
-    pruner = arm.get("pruner")
-    pruner_proto = pruner_spec({"type": pruner} if isinstance(pruner, str) else pruner)
-    if pruner_proto is not None:
-        proto.pruner.CopyFrom(pruner_proto)
-    return proto
 
 
 @dataclass(frozen=True)
@@ -127,7 +84,7 @@ class ComparisonMember:
         return cls(
             arm=proto.arm,
             seed=proto.seed,
-            study_name=proto.study.rsplit("/", 1)[-1],
+            study_name=parse_study(proto.study).study,
             resource_name=proto.study,
             n_asked=proto.trials_asked,
             n_finished=proto.trials_finished,
@@ -172,6 +129,18 @@ class Comparison:
     Trainers call :meth:`ask` until it returns None: each ask gets a trial of the member study
     that is furthest behind, so all arms progress at the same pace. Thread-safe.
 
+    Example::
+
+        comparison = client.create_comparison(
+            name="branin-cmp",
+            search_space={"x": FloatDistribution(-5, 10), "y": FloatDistribution(0, 15)},
+            arms=["tpe", "random", "grid"],
+            seeds=5,
+            trials_per_study=100,
+        )
+        while (trial := comparison.ask()) is not None:
+            comparison.tell(trial, evaluate(trial.params, seed=trial.seed))
+
     Attributes:
         name: The short comparison name.
         resource_name: ``namespaces/{namespace}/comparisons/{name}``.
@@ -189,7 +158,7 @@ class Comparison:
         self._studies: dict[str, Study] = {}
         self._lock = threading.Lock()
         self.resource_name: str = proto.name
-        self.name: str = proto.name.rsplit("/", 1)[-1]
+        self.name: str = parse_comparison(proto.name).comparison
         self.direction: str = directions_from_proto([proto.direction] if proto.direction else [])[0]
         self.search_space: dict[str, Distribution] = {
             p.name: distribution_from_proto(p.distribution) for p in proto.search_space
@@ -247,10 +216,8 @@ class Comparison:
         Raises:
             NotFound: No such member.
         """
-        return self._study(f"{self._namespace()}/studies/{self.name}.{arm}.s{seed}")
-
-    def _namespace(self) -> str:
-        return self.resource_name.split("/comparisons/", 1)[0]
+        namespace = parse_comparison(self.resource_name).namespace
+        return self._study(study_name(namespace, member_study_id(self.name, arm, seed)))
 
     def _study(self, resource_name: str) -> Study:
         with self._lock:
@@ -318,36 +285,6 @@ class Comparison:
         """Deletes the member studies and their trials."""
         request = cpb.DeleteComparisonRequest(name=self.resource_name)
         self._transport.call("DeleteComparison", request)
-
-
-def comparison_request(
-    *,
-    parent: str,
-    name: str,
-    direction: int,
-    search_space: Sequence[Any],
-    arms: Sequence[Any],
-    seeds: int,
-    trials_per_study: int,
-    options: pb.StudyOptions,
-    load_if_exists: bool,
-    request_id: str | None,
-) -> cpb.CreateComparisonRequest:
-    """Builds a CreateComparison request (arms converted by :func:`arm_to_proto`)."""
-    if isinstance(arms, (str, bytes, Mapping)):
-        raise InvalidArgument("arms must be a list of arms, e.g. ['tpe', 'random', 'grid']")
-    return cpb.CreateComparisonRequest(
-        parent=parent,
-        comparison_id=name,
-        direction=direction,
-        search_space=search_space,
-        arms=[arm_to_proto(a, i) for i, a in enumerate(arms)],
-        seeds=seeds,
-        trials_per_study=trials_per_study,
-        options=options,
-        load_if_exists=load_if_exists,
-        request_id=request_id or "",
-    )
 
 
 __all__ = [

@@ -20,7 +20,9 @@ class ClientConfig:
     """Deadline of calls that sample (ask, suggest), in seconds: some samplers are slow."""
 
     max_attempts: int = 5
-    """How many times a call is tried in all when the server is UNAVAILABLE (1: no retry)."""
+    """How many times a call is tried in all when the server is UNAVAILABLE (1: no retry).
+    Only calls that are safe to send twice are retried: those that carry a request id, those
+    idempotent by what they name (the trial calls) and reads."""
 
     initial_backoff: float = 0.1
     """Upper bound of the first randomized wait before a retry, in seconds."""
@@ -44,8 +46,9 @@ class ClientConfig:
 
     sessions: bool = True
     """Send each thread's trial calls (ask, suggest, report, tell, ...) over one stream, which
-    costs far less per call than unary RPCs. False: every call is a unary RPC. With
-    ``load_balancing``, a thread's session stays on one server: balancing is per thread."""
+    costs far less per call than unary RPCs; the heartbeat thread's lease renewals too. False:
+    every call is a unary RPC. With ``load_balancing``, a thread's session stays on one server:
+    balancing is per thread."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:

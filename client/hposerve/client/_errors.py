@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import grpc
 
 from hposerve.v1 import study_service_pb2 as pb
-
-try:  # googleapis-common-protos is optional: without it, details stay undecoded Any messages.
-    from google.rpc import error_details_pb2
-except ImportError:  # pragma: no cover - depends on the environment
-    error_details_pb2 = None
 
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
@@ -153,37 +149,46 @@ def from_status(status: pb.Status) -> HposerveError:
 def _error(code: grpc.StatusCode, message: str, details: Any) -> HposerveError:
     decoded: list[Any] = []
     violations: list[tuple[str, str]] = []
+    types = _detail_types() if details else {}
     for any_msg in details:
-        message_type = _DETAIL_TYPES.get(any_msg.TypeName())
+        message_type = types.get(any_msg.TypeName())
         if message_type is None:
             decoded.append(any_msg)
             continue
         detail = message_type()
         any_msg.Unpack(detail)
         decoded.append(detail)
-        if isinstance(detail, error_details_pb2.BadRequest):
+        if detail.DESCRIPTOR.full_name == "google.rpc.BadRequest":
             violations.extend((v.field, v.description) for v in detail.field_violations)
     return error_class(code)(message, code=code, field_violations=violations, details=decoded)
 
 
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}
 
-_DETAIL_TYPES: dict[str, Any] = (
-    {
+
+@functools.cache
+def _detail_types() -> dict[str, Any]:
+    """The ``google.rpc`` detail messages by full name; empty without googleapis-common-protos.
+
+    Imported on the first error that has details, so that the client loads only grpc and
+    protobuf; without the package, details stay undecoded ``Any`` messages.
+    """
+    try:
+        from google.rpc import error_details_pb2 as details
+    except ImportError:  # pragma: no cover - depends on the environment
+        return {}
+    return {
         cls.DESCRIPTOR.full_name: cls
         for cls in (
-            error_details_pb2.BadRequest,
-            error_details_pb2.ErrorInfo,
-            error_details_pb2.PreconditionFailure,
-            error_details_pb2.ResourceInfo,
-            error_details_pb2.RetryInfo,
-            error_details_pb2.QuotaFailure,
-            error_details_pb2.DebugInfo,
-            error_details_pb2.Help,
-            error_details_pb2.LocalizedMessage,
-            error_details_pb2.RequestInfo,
+            details.BadRequest,
+            details.ErrorInfo,
+            details.PreconditionFailure,
+            details.ResourceInfo,
+            details.RetryInfo,
+            details.QuotaFailure,
+            details.DebugInfo,
+            details.Help,
+            details.LocalizedMessage,
+            details.RequestInfo,
         )
     }
-    if error_details_pb2 is not None
-    else {}
-)

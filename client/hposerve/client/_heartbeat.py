@@ -20,7 +20,8 @@ DEFAULT_LEASE_SECONDS = 300.0
 class Heartbeat:
     """Renews the leases of all open (asked, not yet told) trials of one client.
 
-    One daemon thread sends one Heartbeat RPC for all open trials per interval. It starts with
+    One daemon thread sends one Heartbeat for all open trials per interval (over its own
+    session, like any thread's trial calls, or unary where sessions are off). It starts with
     the first open trial and stops on :meth:`close`. Failures are logged, never raised: a
     missed beat is retried at the next interval, well within the lease. Thread-safe.
     """

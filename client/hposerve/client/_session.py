@@ -5,8 +5,11 @@ an open stream costs a fraction of that. Trainers make many small calls (a repor
 so the calls a trial makes go over a stream per thread, one request and its response at a time.
 Each thread has its own stream, so calls from several threads never wait on one another.
 
-A stream that breaks is dropped and the call goes through the transport's usual retry (the same
-request id, so nothing happens twice). A server that has no session free, or does not know
+The client's heartbeat thread has its own session, like any other thread.
+
+A stream that breaks is dropped and the call goes through the transport's usual retry (every
+call that goes over a session is safe to send twice: an ask carries a request id, the others
+are idempotent by the trial they name). A server that has no session free, or does not know
 sessions, gets unary calls from then on.
 """
 
@@ -29,6 +32,7 @@ SESSION_FIELDS = {
     "ShouldPrune": "should_prune",
     "TellTrial": "tell_trial",
     "SetTrialUserAttributes": "set_trial_user_attributes",
+    "Heartbeat": "heartbeat",
 }
 _END = None  # ends the request stream
 # A session is replaced (between calls, never during one) after this long, so that its stream

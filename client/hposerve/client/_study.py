@@ -2,78 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import math
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hposerve.v1 import study_service_pb2 as pb
-from hposerve.v1 import types_pb2
 
 from ._distributions import search_space_to_proto, struct_to_proto, value_to_proto
-from ._errors import FailedPrecondition, InvalidArgument
+from ._enums import directions_from_proto, state_to_proto
+from ._errors import FailedPrecondition
 from ._heartbeat import DEFAULT_LEASE_SECONDS, Heartbeat
+from ._names import parse_study, trial_name
+from ._optimize import as_floats
+from ._optimize import optimize as run_optimize
 from ._transport import Transport
 from ._trial import FrozenTrial, Trial
-
-_logger = logging.getLogger("hposerve.client")
-
-_STATES = {
-    "running": types_pb2.RUNNING,
-    "complete": types_pb2.COMPLETE,
-    "pruned": types_pb2.PRUNED,
-    "fail": types_pb2.FAILED,
-    "failed": types_pb2.FAILED,
-    "waiting": types_pb2.WAITING,
-}
-_DIRECTION_NAMES = {types_pb2.MINIMIZE: "minimize", types_pb2.MAXIMIZE: "maximize"}
-
-
-def directions_from_proto(directions: Iterable[int]) -> list[str]:
-    """Converts proto directions to ``"minimize"``/``"maximize"``; none means one minimize."""
-    return [_DIRECTION_NAMES.get(d, "minimize") for d in directions] or ["minimize"]
-
-
-def parse_state(state: Any) -> int:
-    """Converts ``"complete"``, ``"PRUNED"``, Optuna's ``TrialState.FAILED``... to proto."""
-    # Optuna's enums are recognized by their member name, without importing Optuna.
-    raw = state if isinstance(state, str) else getattr(state, "name", None)
-    if isinstance(raw, str) and raw.lower() in _STATES:
-        return _STATES[raw.lower()]
-    raise InvalidArgument(
-        f"unknown trial state {state!r}; known: running, complete, pruned, failed, waiting"
-    )
-
-
-def _is_trial_pruned(error: BaseException) -> bool:
-    # Ours, optuna.TrialPruned, or any other class of that name (Optuna may not be installed).
-    return any(cls.__name__ == "TrialPruned" for cls in type(error).__mro__)
-
-
-def _as_floats(values: Any) -> list[float]:
-    """Converts a value or a sequence of values (numpy, torch scalars...) to floats."""
-    if values is None:
-        return []
-    if not isinstance(values, (list, tuple)):
-        try:
-            return [float(values)]
-        except (TypeError, ValueError):
-            pass  # a sequence such as a numpy array: iterate below
-    return [float(v) for v in values]
-
-
-def _objective_values(result: Any) -> list[float] | None:
-    """Converts an objective's return value to floats, or None if it is not usable."""
-    if isinstance(result, (str, bytes)) or result is None:
-        return None
-    try:
-        values = _as_floats(result)
-    except (TypeError, ValueError):
-        return None
-    if not values or any(math.isnan(v) for v in values):
-        return None
-    return values
 
 
 class Study:
@@ -93,7 +35,7 @@ class Study:
         self._proto = proto
         self._stop_requested = False
         self.resource_name: str = proto.name
-        self.name: str = proto.name.rsplit("/", 1)[-1]
+        self.name: str = parse_study(proto.name).study
         self.directions: list[str] = directions_from_proto(proto.directions)
 
     def __repr__(self) -> str:
@@ -200,14 +142,14 @@ class Study:
         name = (
             trial_or_number.name
             if isinstance(trial_or_number, Trial)
-            else f"{self.resource_name}/trials/{int(trial_or_number)}"
+            else trial_name(self.resource_name, trial_or_number)
         )
         if state is None:  # Optuna's convention
             state = "complete" if values is not None else "failed"
         request = pb.TellTrialRequest(
             trial=name,
-            state=parse_state(state),
-            values=_as_floats(values),
+            state=state_to_proto(state),
+            values=as_floats(values),
         )
         try:
             response = self._transport.call("TellTrial", request)
@@ -248,60 +190,17 @@ class Study:
             search_space: Fixed space to ask each trial with; None for define-by-run.
             callbacks: Each called as ``callback(study, frozen_trial)`` after every trial.
         """
-        catch_classes = (catch,) if isinstance(catch, type) else tuple(catch)
         self._stop_requested = False
-        started = time.monotonic()
-        done = 0
-        while not self._stop_requested:
-            if n_trials is not None and done >= n_trials:
-                break
-            if timeout is not None and time.monotonic() - started >= timeout:
-                break
-            trial = self.ask(search_space)
-            frozen = self._run_trial(objective, trial, catch_classes)
-            done += 1
-            if frozen is not None:
-                for callback in callbacks:
-                    callback(self, frozen)
-
-    def _run_trial(
-        self,
-        objective: Callable[[Trial], Any],
-        trial: Trial,
-        catch: tuple[type[Exception], ...],
-    ) -> FrozenTrial | None:
-        try:
-            result = objective(trial)
-        except BaseException as error:
-            if _is_trial_pruned(error):
-                return self._tell_quietly(trial, None, "pruned")
-            if isinstance(error, catch):
-                _logger.warning("trial %d failed: %r", trial.number, error, exc_info=True)
-                return self._tell_quietly(trial, None, "failed")
-            try:
-                self._tell_quietly(trial, None, "failed")
-            except Exception:  # keep the objective's exception, which is the real cause
-                _logger.exception("could not tell trial %d failed", trial.number)
-            raise
-        values = _objective_values(result)
-        if values is None:
-            _logger.warning(
-                "trial %d failed: the objective returned %r, not a number (or numbers) without NaN",
-                trial.number,
-                result,
-            )
-            return self._tell_quietly(trial, None, "failed")
-        return self._tell_quietly(trial, values, "complete")
-
-    def _tell_quietly(
-        self, trial: Trial, values: list[float] | None, state: str
-    ) -> FrozenTrial | None:
-        """Tells a trial; a trial the server already finished (lease expired) is only logged."""
-        try:
-            return self.tell(trial, values, state=state)
-        except FailedPrecondition as error:
-            _logger.warning("could not tell trial %d %s: %s", trial.number, state, error)
-            return None
+        run_optimize(
+            self,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            catch=catch,
+            search_space=search_space,
+            callbacks=callbacks,
+            stopped=lambda: self._stop_requested,
+        )
 
     def stop(self) -> None:
         """Makes a running :meth:`optimize` return after the current trial."""
@@ -355,7 +254,7 @@ class Study:
         """
         del deepcopy
         request = pb.ListTrialsRequest(
-            parent=self.resource_name, states=[parse_state(s) for s in states or ()]
+            parent=self.resource_name, states=[state_to_proto(s) for s in states or ()]
         )
         return [
             FrozenTrial.from_proto(t)
@@ -368,7 +267,7 @@ class Study:
         Raises:
             NotFound: No such trial.
         """
-        request = pb.GetTrialRequest(name=f"{self.resource_name}/trials/{int(number)}")
+        request = pb.GetTrialRequest(name=trial_name(self.resource_name, number))
         return FrozenTrial.from_proto(self._transport.call("GetTrial", request))
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import random
@@ -24,6 +25,52 @@ _logger = logging.getLogger("hposerve.client")
 _SESSION_PAUSE = 30.0  # seconds of unary calls after the server refused a session
 
 
+class Retry(enum.Enum):
+    """Why a call may be sent again after UNAVAILABLE, when its first answer may be lost."""
+
+    REQUEST_ID = "the server returns the first answer to a retry with the same request id"
+    BY_NAME = "idempotent by what it names: doing it twice does it once"
+    READ = "a read: it changes nothing"
+    NEVER = "not retried"
+
+
+# Every RPC of StudyService and ComparisonService, and why it is safe to retry (a test checks
+# this against the service descriptors: a new RPC needs a decision). A method not here is not
+# retried. REQUEST_ID calls carry the request_id field that the transport fills.
+RETRY: dict[str, Retry] = {
+    # StudyService.
+    "CreateStudy": Retry.REQUEST_ID,
+    "GetStudy": Retry.READ,
+    "ListStudies": Retry.READ,
+    "DeleteStudy": Retry.REQUEST_ID,
+    "AskTrials": Retry.REQUEST_ID,
+    "SuggestParameter": Retry.BY_NAME,  # returns the parameter's value once sampled
+    "ReportIntermediateValue": Retry.BY_NAME,  # keeps the first value of a step
+    "ShouldPrune": Retry.READ,
+    "TellTrial": Retry.BY_NAME,  # telling the outcome a trial already has is a no-op
+    "Heartbeat": Retry.BY_NAME,  # renewing a lease again renews it
+    "GetTrial": Retry.READ,
+    "ListTrials": Retry.READ,
+    "EnqueueTrial": Retry.REQUEST_ID,
+    "SetTrialUserAttributes": Retry.BY_NAME,  # sets the same values again
+    "GetBestTrial": Retry.READ,
+    "GetParetoFront": Retry.READ,
+    # A stream, never called as such: each call it carries is retried under its own entry.
+    "Session": Retry.NEVER,
+    # ComparisonService.
+    "CreateComparison": Retry.REQUEST_ID,
+    "GetComparison": Retry.READ,
+    "ListComparisons": Retry.READ,
+    "DeleteComparison": Retry.REQUEST_ID,
+    "AskComparisonTrial": Retry.REQUEST_ID,
+}
+
+
+def retried(method: str) -> bool:
+    """Whether ``method`` is retried after UNAVAILABLE (see :data:`RETRY`)."""
+    return RETRY.get(method, Retry.NEVER) is not Retry.NEVER
+
+
 def make_channel(
     target: str, config: ClientConfig, credentials: grpc.ChannelCredentials | None
 ) -> grpc.Channel:
@@ -40,10 +87,11 @@ def make_channel(
 class Transport:
     """Calls StudyService and ComparisonService methods. Thread-safe.
 
-    Every call gets a deadline and the configured metadata; a mutating request without a
-    request id gets a fresh one; UNAVAILABLE (and only that) is retried with exponential
-    backoff and full jitter, re-sending the same request so the server can deduplicate it.
-    Every gRPC error is raised as an :class:`HposerveError`.
+    Every call gets a deadline and the configured metadata; a request that has a request id
+    field left empty gets a fresh id; UNAVAILABLE (and only that) is retried with exponential
+    backoff and full jitter for the methods that are safe to retry (:data:`RETRY`), re-sending
+    the same request so the server can deduplicate it. Every gRPC error is raised as an
+    :class:`HposerveError`.
     """
 
     def __init__(self, channel: grpc.Channel, config: ClientConfig) -> None:
@@ -75,7 +123,8 @@ class Transport:
             timeout: Deadline of each attempt in seconds; defaults to ``config.timeout``.
 
         Raises:
-            HposerveError: The call failed (after retries, for UNAVAILABLE).
+            HposerveError: The call failed (after retries, for UNAVAILABLE on a method that is
+                safe to retry).
         """
         if self.closed:
             raise HposerveError("the client is closed", code=grpc.StatusCode.CANCELLED)
@@ -84,38 +133,42 @@ class Transport:
         if "request_id" in fields and not request.request_id:  # type: ignore[attr-defined]
             request.request_id = uuid.uuid4().hex  # type: ignore[attr-defined]
         deadline = self._config.timeout if timeout is None else timeout
-        metadata = self._config.metadata or None
+        attempts = self._config.max_attempts if retried(method) else 1
         backoff = self._config.initial_backoff
         attempt = 1
         while True:
             try:
-                return self._invoke(method, request, deadline, metadata)
-            except grpc.RpcError as rpc_error:
-                error = from_rpc_error(rpc_error)
-            except HposerveError as hposerve_error:
-                error = hposerve_error
-            except ValueError:  # grpc raises it for a call on a closed channel
-                if self.closed:
-                    raise HposerveError(
-                        "the client is closed", code=grpc.StatusCode.CANCELLED
-                    ) from None
-                raise
-            if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= self._config.max_attempts:
-                raise error from None
-            delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
-            _logger.info(
-                "%s unavailable (attempt %d of %d), retrying in %.2fs: %s",
-                method,
-                attempt,
-                self._config.max_attempts,
-                delay,
-                error.message,
-            )
-            # Waiting on the close event lets close() cut a backoff short.
-            if self._closed.wait(delay):
-                raise error from None
+                return self._attempt(method, request, deadline)
+            except HposerveError as error:
+                if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= attempts:
+                    raise
+                delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
+                _logger.info(
+                    "%s unavailable (attempt %d of %d), retrying in %.2fs: %s",
+                    method,
+                    attempt,
+                    attempts,
+                    delay,
+                    error.message,
+                )
+                # Waiting on the close event lets close() cut a backoff short.
+                if self._closed.wait(delay):
+                    raise
             backoff *= 2
             attempt += 1
+
+    def _attempt(self, method: str, request: Message, timeout: float) -> Any:
+        """One attempt; every failure raised as an :class:`HposerveError`."""
+        try:
+            return self._invoke(method, request, timeout, self._config.metadata or None)
+        except grpc.RpcError as rpc_error:
+            raise from_rpc_error(rpc_error) from None
+        except ValueError:  # grpc raises it for a call on a closed channel
+            if self.closed:
+                raise HposerveError(
+                    "the client is closed", code=grpc.StatusCode.CANCELLED
+                ) from None
+            raise
 
     def _invoke(self, method: str, request: Message, timeout: float, metadata: Any) -> Any:
         """One attempt: over this thread's session where the call can go there, else unary."""

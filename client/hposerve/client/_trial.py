@@ -25,22 +25,10 @@ from ._distributions import (
     typed_value,
     value_to_proto,
 )
+from ._enums import state_name
 
 if TYPE_CHECKING:
     from ._study import Study
-
-_STATE_NAMES = {
-    types_pb2.RUNNING: "running",
-    types_pb2.COMPLETE: "complete",
-    types_pb2.PRUNED: "pruned",
-    types_pb2.FAILED: "failed",
-    types_pb2.WAITING: "waiting",
-}
-
-
-def state_name(state: int) -> str:
-    """Returns ``"running"``, ``"complete"``, ... for a proto ``TrialState``."""
-    return _STATE_NAMES.get(state, "unspecified")
 
 
 def _params_from_proto(

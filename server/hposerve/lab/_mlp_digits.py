@@ -211,6 +211,22 @@ def _validation_loss(model: nn.Module, data: DigitsData) -> float:
     return float(loss)
 
 
+def _train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: DigitsData,
+    order: torch.Tensor,
+    batch_size: int,
+) -> None:
+    """One pass over the training data in ``order``, a step per mini-batch."""
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
+        loss.backward()
+        optimizer.step()
+
+
 def train(
     params: dict[str, Any],
     *,
@@ -257,12 +273,7 @@ def train(
     val_loss = math.inf
     for epoch in range(epochs):
         order = torch.randperm(n_train, generator=shuffle)
-        for start in range(0, n_train, batch_size):
-            idx = order[start : start + batch_size]
-            optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(data.x_train[idx]), data.y_train[idx])
-            loss.backward()
-            optimizer.step()
+        _train_epoch(model, optimizer, data, order, batch_size)
         scheduler.step()
         val_loss = _validation_loss(model, data)
         if not math.isfinite(val_loss):

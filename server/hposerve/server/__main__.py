@@ -1,4 +1,7 @@
-"""``python -m hposerve.server``: the service's commands (``serve``); ``hposerve`` has the lab's too."""
+"""``python -m hposerve.server``: the service's commands (``serve``).
+
+The ``hposerve`` command has these and, where the lab is installed, the lab's.
+"""
 
 import sys
 

@@ -32,9 +32,10 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from hposerve.server.domain._values import GridValue
+
 __all__ = ["GridValue", "axis_size", "axis_values", "derive_grid", "describe", "grid_size"]
 
-GridValue = float | int | str | bool | None
 
 # Derived float points are rounded to this many significant digits, so that a grid reads as
 # 0.001 rather than 0.0010000000000000002 (unless rounding would merge two points).

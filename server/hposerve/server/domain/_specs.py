@@ -3,29 +3,35 @@
 Each ``*Sampler`` / ``*Pruner`` proto message mirrors the constructor of the Optuna class of the
 same name, field for field. Only the fields a client set are passed on, so an unset field takes
 Optuna's own default; a study served remotely then samples exactly as the same study would
-in-process. Every input is checked here, before Optuna sees it, so that a bad spec becomes an
-``InvalidArgument`` naming the field instead of a failure at the first ask.
+in-process. Every input is checked before Optuna sees it (the field checks are in
+``_spec_fields``), so that a bad spec becomes an ``InvalidArgument`` naming the field instead
+of a failure at the first ask. Values (``Value`` protos) are converted in ``_values``.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import optuna
-from google.protobuf import struct_pb2, unknown_fields
 from google.protobuf.message import Message
-from optuna.exceptions import ExperimentalWarning
-from optuna.samplers import nsgaii
 
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
-from hposerve.v1 import specs_pb2, types_pb2
+from hposerve.server.domain._spec_fields import (
+    CROSSOVERS,
+    PRUNER_CHECKS,
+    SAMPLER_CHECKS,
+    chosen,
+    construct,
+    scalar_kwargs,
+)
+from hposerve.server.domain._values import GridValue, value_from_proto, value_to_proto
+from hposerve.v1 import specs_pb2
 
 __all__ = [
+    "GridValue",
     "PRUNER_NAMES",
     "SAMPLER_NAMES",
     "build_pruner",
@@ -40,270 +46,6 @@ SAMPLER_NAMES: tuple[str, ...] = tuple(
 PRUNER_NAMES: tuple[str, ...] = tuple(
     f.name for f in specs_pb2.PrunerSpec.DESCRIPTOR.oneofs_by_name["kind"].fields
 )
-
-GridValue = float | int | str | bool | None
-
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-
-# --- Field checks: each returns what is wrong with a value, or None if it is fine. -----------
-
-_Check = Callable[[Any], str | None]
-
-
-def _at_least(low: int) -> _Check:
-    return lambda v: None if v >= low else f"must be >= {low}, got {v}"
-
-
-def _in_range(low: float, high: float) -> _Check:
-    # Written so that NaN fails too.
-    return lambda v: None if low <= v <= high else f"must be in [{low:g}, {high:g}], got {v}"
-
-
-def _one_of(*choices: str) -> _Check:
-    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}; got {v!r}"
-
-
-def _positive_finite(v: float) -> str | None:
-    return None if v > 0 and math.isfinite(v) else f"must be a finite number > 0, got {v}"
-
-
-def _non_negative(v: float) -> str | None:
-    return None if v >= 0 else f"must be >= 0, got {v}"
-
-
-def _not_nan(v: float) -> str | None:
-    return "must not be NaN" if math.isnan(v) else None
-
-
-def _seed(v: int) -> str | None:
-    # NumPy's RandomState, which every Optuna sampler seeds, takes 32-bit seeds only.
-    return None if 0 <= v < 2**32 else f"must be in [0, 2**32), got {v}"
-
-
-_PROBABILITY = _in_range(0.0, 1.0)
-
-_CROSSOVERS: dict[str, Callable[[], nsgaii.BaseCrossover] | None] = {
-    # None leaves the choice to Optuna, which builds UniformCrossover(swapping_prob) itself.
-    "uniform": None,
-    "blxalpha": nsgaii.BLXAlphaCrossover,
-    "sbx": nsgaii.SBXCrossover,
-    "vsbx": nsgaii.VSBXCrossover,
-    "undx": nsgaii.UNDXCrossover,
-    "spx": nsgaii.SPXCrossover,
-}
-
-_NSGA_CHECKS: dict[str, _Check] = {
-    "seed": _seed,
-    "population_size": _at_least(2),
-    "mutation_prob": _PROBABILITY,
-    "crossover": _one_of(*_CROSSOVERS),
-    "crossover_prob": _PROBABILITY,
-    "swapping_prob": _PROBABILITY,
-}
-
-# Scalar fields with a check, per sampler; every scalar field set is passed on, checked or not.
-_SAMPLER_CHECKS: dict[str, dict[str, _Check]] = {
-    "tpe": {
-        "seed": _seed,
-        "n_startup_trials": _at_least(0),
-        "n_ei_candidates": _at_least(1),
-        "prior_weight": _positive_finite,
-    },
-    "random": {"seed": _seed},
-    "grid": {"seed": _seed},
-    "cmaes": {
-        "seed": _seed,
-        "sigma0": _positive_finite,
-        "n_startup_trials": _at_least(0),
-        "restart_strategy": _one_of("ipop", "bipop"),
-        # The cmaes library accepts 1 but then fails at the first ask.
-        "popsize": _at_least(2),
-        "inc_popsize": _at_least(1),
-    },
-    "gp": {"seed": _seed, "n_startup_trials": _at_least(0)},
-    "qmc": {"seed": _seed, "qmc_type": _one_of("sobol", "halton")},
-    "nsga2": _NSGA_CHECKS,
-    "nsga3": {**_NSGA_CHECKS, "dividing_parameter": _at_least(1)},
-    "bruteforce": {"seed": _seed},
-}
-
-_PRUNING_CHECKS: dict[str, _Check] = {
-    "n_startup_trials": _at_least(0),
-    "n_warmup_steps": _at_least(0),
-    "interval_steps": _at_least(1),
-    "n_min_trials": _at_least(1),
-}
-
-_PRUNER_CHECKS: dict[str, dict[str, _Check]] = {
-    "median": _PRUNING_CHECKS,
-    "percentile": {**_PRUNING_CHECKS, "percentile": _in_range(0.0, 100.0)},
-    "successive_halving": {
-        "min_resource": _at_least(1),
-        "reduction_factor": _at_least(2),
-        "min_early_stopping_rate": _at_least(0),
-        "bootstrap_count": _at_least(0),
-    },
-    "hyperband": {
-        "min_resource": _at_least(1),
-        "max_resource": _at_least(1),
-        "reduction_factor": _at_least(2),
-        "bootstrap_count": _at_least(0),
-    },
-    "threshold": {
-        "lower": _not_nan,
-        "upper": _not_nan,
-        "n_warmup_steps": _at_least(0),
-        "interval_steps": _at_least(1),
-    },
-    "patient": {"patience": _at_least(0), "min_delta": _non_negative},
-    "wilcoxon": {"p_threshold": _PROBABILITY, "n_startup_steps": _at_least(0)},
-    "none": {},
-}
-
-
-# --- Values ------------------------------------------------------------------------------------
-
-
-def value_from_proto(v: types_pb2.Value, *, field: str | None = None) -> GridValue:
-    """Converts a ``Value`` to the Python value it carries.
-
-    Args:
-        v: The value.
-        field: The name of the field holding ``v``, for the error.
-
-    Returns:
-        A float, int, str, bool or None.
-
-    Raises:
-        InvalidArgument: ``v`` has no kind set (or one this server does not know).
-    """
-    kind = v.WhichOneof("kind")
-    if kind is None:
-        raise InvalidArgument(
-            f"{field or 'the value'} is unset; set one of double, int, string, bool or null",
-            field=field,
-        )
-    if kind == "null_value":
-        return None
-    if kind == "double_value" and not math.isfinite(v.double_value):
-        raise InvalidArgument(
-            f"{field or 'the value'} must be a finite number, got {v.double_value}", field=field
-        )
-    return getattr(v, kind)
-
-
-def value_to_proto(x: Any, *, field: str | None = None) -> types_pb2.Value:
-    """Converts a Python (or NumPy scalar) value to a ``Value``.
-
-    Args:
-        x: A float, int, str, bool, None, or NumPy floating, integer or bool scalar.
-        field: The name of the field ``x`` came from, for the error.
-
-    Returns:
-        The value as a ``Value`` message.
-
-    Raises:
-        InvalidArgument: ``x`` has another type, or is an integer outside int64.
-    """
-    # bool before int: bool is a subclass of int.
-    if isinstance(x, (bool, np.bool_)):
-        return types_pb2.Value(bool_value=bool(x))
-    if isinstance(x, (int, np.integer)):
-        if not _INT64_MIN <= int(x) <= _INT64_MAX:
-            raise InvalidArgument(
-                f"{field or 'the value'}: the integer {x} does not fit in 64 bits", field=field
-            )
-        return types_pb2.Value(int_value=int(x))
-    if isinstance(x, (float, np.floating)):
-        return types_pb2.Value(double_value=float(x))
-    if isinstance(x, str):
-        return types_pb2.Value(string_value=str(x))
-    if x is None:
-        return types_pb2.Value(null_value=struct_pb2.NULL_VALUE)
-    raise InvalidArgument(
-        f"{field or 'the value'} has unsupported type {type(x).__name__}; "
-        "expected float, int, str, bool or None",
-        field=field,
-    )
-
-
-# --- Shared helpers ----------------------------------------------------------------------------
-
-
-def _unknown_field_numbers(message: Message) -> list[int]:
-    # upb does not implement Message.UnknownFields(); this is its replacement.
-    return sorted({f.field_number for f in unknown_fields.UnknownFieldSet(message)})
-
-
-def _chosen(spec: Message, what: str, names: tuple[str, ...], field: str) -> str | None:
-    """Returns the oneof name set in ``spec``, or None if it is empty.
-
-    Raises InvalidArgument if ``spec`` names a kind this server does not know, i.e. a newer
-    client set a oneof member that this server's proto lacks and it arrived as unknown fields.
-    """
-    kind = spec.WhichOneof("kind")
-    numbers = _unknown_field_numbers(spec)
-    if kind is None and numbers:
-        where = "" if field == what else f" in {field}"
-        raise InvalidArgument(
-            f"unknown {what}{where} (proto field {', '.join(map(str, numbers))}); this server "
-            f"may be older than the client; known {what}s: {', '.join(names)}",
-            field=field,
-        )
-    return kind
-
-
-def _scalar_kwargs(message: Message, checks: Mapping[str, _Check], prefix: str) -> dict[str, Any]:
-    """Returns the scalar fields of ``message`` that are set, checked, by name.
-
-    A field with presence counts as set when ``HasField``; a field without (proto3 plain
-    scalars such as ``percentile``) is always passed, since Optuna requires it.
-    """
-    numbers = _unknown_field_numbers(message)
-    if numbers:
-        # Options a newer client set that this server would silently ignore: refuse instead.
-        raise InvalidArgument(
-            f"{prefix} has fields this server does not know (proto field "
-            f"{', '.join(map(str, numbers))}); upgrade the server or leave them unset",
-            field=prefix,
-        )
-    kwargs: dict[str, Any] = {}
-    for fd in message.DESCRIPTOR.fields:
-        if fd.message_type is not None or fd.is_repeated:
-            continue
-        if fd.has_presence and not message.HasField(fd.name):
-            continue
-        value = getattr(message, fd.name)
-        check = checks.get(fd.name)
-        problem = check(value) if check else None
-        if problem:
-            raise InvalidArgument(f"{prefix}.{fd.name} {problem}", field=f"{prefix}.{fd.name}")
-        kwargs[fd.name] = value
-    return kwargs
-
-
-def _construct(
-    factory: Callable[..., Any],
-    kwargs: dict[str, Any],
-    extras: Callable[[], dict[str, Any]] | None,
-    prefix: str,
-) -> Any:
-    """Calls an Optuna constructor, turning its own argument errors into InvalidArgument.
-
-    ``extras`` builds the arguments that are Optuna objects themselves (crossovers, a wrapped
-    pruner), so that they too are built with the warnings filter below.
-    """
-    # The user asked for this sampler or pruner, so Optuna's "experimental" notice is noise in
-    # the server log. (FutureWarnings for deprecated arguments are kept: they are news.)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ExperimentalWarning)
-        if extras:
-            kwargs = {**kwargs, **extras()}
-        try:
-            return factory(**kwargs)
-        except (ValueError, TypeError) as e:
-            raise InvalidArgument(f"{prefix}: {e}", field=prefix) from e
-
 
 # --- Samplers ----------------------------------------------------------------------------------
 
@@ -353,8 +95,8 @@ def _cmaes_kwargs(spec: specs_pb2.CmaEsSampler, prefix: str, n_objectives: int) 
 def _nsga_kwargs(spec: Message, prefix: str, n_objectives: int) -> dict[str, Any]:
     if not spec.HasField("crossover"):
         return {}
-    # Already checked to be a known name by _scalar_kwargs.
-    make = _CROSSOVERS[spec.crossover]
+    # Already checked to be a known name by scalar_kwargs.
+    make = CROSSOVERS[spec.crossover]
     return {"crossover": make() if make else None}
 
 
@@ -416,14 +158,14 @@ def build_sampler(
         FailedPrecondition: The gp or cmaes sampler was asked for and torch or cmaes cannot
             be imported.
     """
-    kind = None if spec is None else _chosen(spec, "sampler", SAMPLER_NAMES, "sampler")
+    kind = None if spec is None else chosen(spec, "sampler", SAMPLER_NAMES, "sampler")
     if kind is None:
         return optuna.samplers.TPESampler()
     prefix = f"sampler.{kind}"
     message = getattr(spec, kind)
-    kwargs = _scalar_kwargs(message, _SAMPLER_CHECKS[kind], prefix)
+    kwargs = scalar_kwargs(message, SAMPLER_CHECKS[kind], prefix)
     extras = _SAMPLER_EXTRAS.get(kind)
-    return _construct(
+    return construct(
         _SAMPLER_FACTORIES[kind],
         kwargs,
         (lambda: extras(message, prefix, n_objectives)) if extras else None,
@@ -488,14 +230,14 @@ _PRUNER_EXTRAS: dict[str, Callable[[Any, str], dict[str, Any]]] = {
 def _build_pruner(
     spec: specs_pb2.PrunerSpec, field: str, *, default: optuna.pruners.BasePruner | None
 ) -> optuna.pruners.BasePruner | None:
-    kind = _chosen(spec, "pruner", PRUNER_NAMES, field)
+    kind = chosen(spec, "pruner", PRUNER_NAMES, field)
     if kind is None:
         return default
     prefix = f"{field}.{kind}"
     message = getattr(spec, kind)
-    kwargs = _scalar_kwargs(message, _PRUNER_CHECKS[kind], prefix)
+    kwargs = scalar_kwargs(message, PRUNER_CHECKS[kind], prefix)
     extras = _PRUNER_EXTRAS.get(kind)
-    return _construct(
+    return construct(
         _PRUNER_FACTORIES[kind],
         kwargs,
         (lambda: extras(message, prefix)) if extras else None,
@@ -523,7 +265,7 @@ def build_pruner(
     """
     if spec is None:
         spec = specs_pb2.PrunerSpec()
-    kind = _chosen(spec, "pruner", PRUNER_NAMES, "pruner")
+    kind = chosen(spec, "pruner", PRUNER_NAMES, "pruner")
     if n_objectives > 1:
         if kind not in (None, "none"):
             raise InvalidArgument(

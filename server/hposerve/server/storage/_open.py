@@ -21,6 +21,7 @@ from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.domain._optuna import wrapped_backend
 from hposerve.server.storage._journal import LocalJournalBackend
 
 DEFAULT_DATA_DIR = "hposerve-data"
@@ -77,19 +78,19 @@ def _open_rdb(url: str, attempts: int = 5) -> BaseStorage:
 
 def is_exclusive(storage: BaseStorage) -> bool:
     """Whether this process is the only writer of ``storage`` (the embedded default)."""
-    return isinstance(getattr(storage, "_backend", None), LocalJournalBackend)
+    return isinstance(wrapped_backend(storage), LocalJournalBackend)
 
 
 def answers_from_memory(storage: BaseStorage) -> bool:
     """Whether calls on ``storage`` take microseconds: the embedded default, which reads from
     memory and writes with one local ``write(2)``, when it does not wait for the disk."""
-    return is_exclusive(storage) and not storage._backend.fsync  # type: ignore[attr-defined]
+    backend = wrapped_backend(storage)
+    return isinstance(backend, LocalJournalBackend) and not backend.fsync
 
 
 def close_storage(storage: BaseStorage) -> None:
     """Releases what a storage holds open (files, locks, connection pools)."""
-    # JournalStorage and Optuna's RDB cache both keep what they wrap in ``_backend``.
-    backend = getattr(storage, "_backend", None)
+    backend = wrapped_backend(storage)
     if isinstance(backend, LocalJournalBackend):
         backend.close()
     elif isinstance(backend, optuna.storages.RDBStorage):

@@ -1,4 +1,6 @@
-"""Proto <-> domain values: resource names, distributions, trials, studies, page tokens.
+"""Proto <-> domain values: enums, distributions, trials, studies, options, page tokens.
+
+Resource names are parsed and formatted by the domain (``hposerve.server.domain._names``).
 
 Every ``*_from_proto`` validates and raises ``InvalidArgument`` naming the field at fault.
 """
@@ -7,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
 import math
-import re
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -23,93 +23,55 @@ from optuna.distributions import (
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
-from hposerve.server.domain._comparisons import (
-    ComparisonArm,
-    ComparisonAsk,
-    ComparisonInfo,
-    ComparisonRef,
-    ComparisonSpec,
-    MemberProgress,
-)
+from hposerve.server.domain import StudyInfo, StudyOptions, TrialRecord
+from hposerve.server.domain._config import SAMPLE_SECONDS_ATTR
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._specs import value_from_proto, value_to_proto
-from hposerve.server.domain._studies import (
-    SAMPLE_SECONDS_ATTR,
-    StudyInfo,
-    StudyOptions,
-    StudyRef,
-    TrialRecord,
-    TrialRef,
-)
-from hposerve.v1 import comparison_service_pb2 as cpb
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
 
-_STUDY_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)$")
-_TRIAL_NAME = re.compile(r"^namespaces/([^/]+)/studies/([^/]+)/trials/(\d{1,18})$")
-_NAMESPACE_NAME = re.compile(r"^namespaces/([^/]+)$")
 # Optuna stores parameter values as doubles: integers beyond 2**53 would not come back intact.
 _MAX_EXACT_INT = 2**53
 
-# -- resource names --------------------------------------------------------------------------
-
-
-def namespace_from_name(name: str, field: str = "parent") -> str:
-    m = _NAMESPACE_NAME.match(name)
-    if not m:
-        raise InvalidArgument(
-            f"{field} must look like namespaces/NAMESPACE, got {name!r}", field=field
-        )
-    return m.group(1)
-
-
-# Names repeat call after call (a trainer's trial, its study): parse each once.
-@functools.lru_cache(maxsize=4096)
-def study_ref_from_name(name: str, field: str = "name") -> StudyRef:
-    m = _STUDY_NAME.match(name)
-    if not m:
-        raise InvalidArgument(
-            f"{field} must look like namespaces/NAMESPACE/studies/STUDY, got {name!r}", field=field
-        )
-    return StudyRef(m.group(1), m.group(2))
-
-
-@functools.lru_cache(maxsize=4096)
-def trial_ref_from_name(name: str, field: str = "trial") -> TrialRef:
-    m = _TRIAL_NAME.match(name)
-    if not m:
-        raise InvalidArgument(
-            f"{field} must look like namespaces/NAMESPACE/studies/STUDY/trials/NUMBER, "
-            f"got {name!r}",
-            field=field,
-        )
-    return TrialRef(StudyRef(m.group(1), m.group(2)), int(m.group(3)))
-
-
 # -- enums -----------------------------------------------------------------------------------
 
-_DIRECTIONS = {
+_DIRECTIONS: dict[int, StudyDirection] = {
     types_pb2.MINIMIZE: StudyDirection.MINIMIZE,
     types_pb2.MAXIMIZE: StudyDirection.MAXIMIZE,
 }
-_STATES = {
+_STATES: dict[int, TrialState] = {
     types_pb2.RUNNING: TrialState.RUNNING,
     types_pb2.COMPLETE: TrialState.COMPLETE,
     types_pb2.PRUNED: TrialState.PRUNED,
     types_pb2.FAILED: TrialState.FAIL,
     types_pb2.WAITING: TrialState.WAITING,
 }
-_STATES_TO_PROTO = {v: k for k, v in _STATES.items()}
-_DIRECTIONS_TO_PROTO = {v: k for k, v in _DIRECTIONS.items()}
+_STATES_TO_PROTO: dict[TrialState, Any] = {v: k for k, v in _STATES.items()}
+_DIRECTIONS_TO_PROTO: dict[StudyDirection, Any] = {v: k for k, v in _DIRECTIONS.items()}
 
 
 def directions_from_proto(directions: Any) -> list[StudyDirection]:
+    """A study's directions; empty means the domain's default (``directions_or_default``)."""
     try:
         return [_DIRECTIONS[d] for d in directions]
     except KeyError:
         raise InvalidArgument(
             "each direction must be MINIMIZE or MAXIMIZE", field="directions"
         ) from None
+
+
+def direction_from_proto(direction: int, field: str = "direction") -> StudyDirection | None:
+    """One direction; unset (None) means the domain's default, as for a study's directions."""
+    if direction == types_pb2.DIRECTION_UNSPECIFIED:
+        return None
+    try:
+        return _DIRECTIONS[direction]
+    except KeyError:
+        raise InvalidArgument("direction must be MINIMIZE or MAXIMIZE", field=field) from None
+
+
+def direction_to_proto(direction: StudyDirection) -> Any:
+    return _DIRECTIONS_TO_PROTO[direction]
 
 
 def state_from_proto(state: int, field: str = "state") -> TrialState:
@@ -271,6 +233,7 @@ def page_size(requested: int, *, default: int, maximum: int) -> int:
 
 
 def options_from_proto(o: pb.StudyOptions) -> StudyOptions:
+    """Options of a study or of a comparison's members; unset fields are the defaults."""
     defaults = StudyOptions()
     return StudyOptions(
         lease_seconds=o.lease_seconds if o.HasField("lease_seconds") else defaults.lease_seconds,
@@ -279,18 +242,22 @@ def options_from_proto(o: pb.StudyOptions) -> StudyOptions:
     )
 
 
+def options_to_proto(options: StudyOptions) -> pb.StudyOptions:
+    return pb.StudyOptions(
+        lease_seconds=options.lease_seconds,
+        retry_expired_trials=options.retry_expired_trials,
+        max_retries=options.max_retries,
+    )
+
+
 def study_to_proto(info: StudyInfo) -> pb.Study:
     config = info.config
     return pb.Study(
         name=str(info.ref),
-        directions=[_DIRECTIONS_TO_PROTO[d] for d in config.directions],
+        directions=[direction_to_proto(d) for d in config.directions],
         sampler=config.sampler,
         pruner=config.pruner,
-        options=pb.StudyOptions(
-            lease_seconds=config.options.lease_seconds,
-            retry_expired_trials=config.options.retry_expired_trials,
-            max_retries=config.options.max_retries,
-        ),
+        options=options_to_proto(config.options),
         create_time=timestamp(config.create_time or None),
         trial_count=info.trial_count,
         complete_trial_count=info.complete_trial_count,
@@ -321,104 +288,4 @@ def trial_to_proto(record: TrialRecord) -> pb.Trial:
         complete_time=_datetime_ts(t.datetime_complete),
         lease_expire_time=timestamp(record.lease_expires),
         sample_seconds=t.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0),
-    )
-
-
-# -- comparisons -----------------------------------------------------------------------------
-
-_COMPARISON_NAME = re.compile(r"^namespaces/([^/]+)/comparisons/([^/]+)$")
-
-
-def comparison_ref_from_name(name: str, field: str = "name") -> ComparisonRef:
-    m = _COMPARISON_NAME.match(name)
-    if not m:
-        raise InvalidArgument(
-            f"{field} must look like namespaces/NAMESPACE/comparisons/COMPARISON, got {name!r}",
-            field=field,
-        )
-    return ComparisonRef(m.group(1), m.group(2))
-
-
-def options_to_proto(options: StudyOptions) -> pb.StudyOptions:
-    return pb.StudyOptions(
-        lease_seconds=options.lease_seconds,
-        retry_expired_trials=options.retry_expired_trials,
-        max_retries=options.max_retries,
-    )
-
-
-def arm_from_proto(arm: cpb.ComparisonArm) -> ComparisonArm:
-    return ComparisonArm(
-        name=arm.name,
-        sampler=arm.sampler,
-        pruner=arm.pruner if arm.HasField("pruner") else None,
-        shuffle_grid=arm.shuffle_grid,
-    )
-
-
-def arm_to_proto(arm: ComparisonArm, grid_size: int = 0) -> cpb.ComparisonArm:
-    return cpb.ComparisonArm(
-        name=arm.name,
-        sampler=arm.sampler,
-        pruner=arm.pruner,
-        shuffle_grid=arm.shuffle_grid,
-        grid_size=grid_size,
-    )
-
-
-def comparison_spec_from_proto(request: cpb.CreateComparisonRequest) -> ComparisonSpec:
-    """The definition in a CreateComparison request (validated further by the domain)."""
-    if request.direction == types_pb2.DIRECTION_UNSPECIFIED:
-        direction = StudyDirection.MINIMIZE
-    elif request.direction in _DIRECTIONS:
-        direction = _DIRECTIONS[request.direction]
-    else:
-        raise InvalidArgument("direction must be MINIMIZE or MAXIMIZE", field="direction")
-    return ComparisonSpec(
-        search_space=search_space_from_proto(request.search_space),
-        arms=tuple(arm_from_proto(a) for a in request.arms),
-        seeds=request.seeds,
-        trials_per_study=request.trials_per_study,
-        direction=direction,
-        options=options_from_proto(request.options),
-    )
-
-
-def member_to_proto(member: MemberProgress) -> cpb.ComparisonMember:
-    return cpb.ComparisonMember(
-        arm=member.arm,
-        seed=member.seed,
-        study=str(member.study),
-        trials_asked=member.asked,
-        trials_finished=member.finished,
-        trials_complete=member.complete,
-        best_value=member.best_value,
-    )
-
-
-def comparison_to_proto(info: ComparisonInfo) -> cpb.Comparison:
-    spec = info.spec
-    return cpb.Comparison(
-        name=str(info.ref),
-        direction=_DIRECTIONS_TO_PROTO[spec.direction],
-        search_space=[
-            types_pb2.ParameterSpec(name=name, distribution=distribution_to_proto(d))
-            for name, d in spec.search_space.items()
-        ],
-        arms=[arm_to_proto(a, info.grid_sizes.get(a.name, 0)) for a in spec.arms],
-        seeds=spec.seeds,
-        trials_per_study=spec.trials_per_study,
-        options=options_to_proto(spec.options),
-        create_time=timestamp(info.create_time or None),
-        members=[member_to_proto(m) for m in info.members],
-        done=info.done,
-        finished=info.finished,
-    )
-
-
-def comparison_ask_to_proto(ask: ComparisonAsk) -> cpb.AskComparisonTrialResponse:
-    if ask.trial is None:
-        return cpb.AskComparisonTrialResponse(done=True)
-    return cpb.AskComparisonTrialResponse(
-        trial=trial_to_proto(ask.trial), arm=ask.arm, seed=ask.seed, study=str(ask.study)
     )

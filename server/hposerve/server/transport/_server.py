@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from optuna.storages import BaseStorage
 
+from hposerve.server.domain import ComparisonRegistry, LeaseReaper, StudyRegistry
+from hposerve.server.storage import close_storage, open_storage
 from hposerve.server.transport._comparison_servicer import ComparisonServicer
-from hposerve.server.domain._comparisons import ComparisonRegistry
 from hposerve.server.transport._study_servicer import StudyServicer
-from hposerve.server.storage._open import close_storage, open_storage
-from hposerve.server.domain._studies import StudyRegistry
 from hposerve.v1 import (
     comparison_service_pb2,
     comparison_service_pb2_grpc,
@@ -46,27 +46,34 @@ COMPARISON_SERVICE_NAME = comparison_service_pb2.DESCRIPTOR.services_by_name[
 
 
 class _LoopThread:
-    """An asyncio event loop running on its own (daemon) thread."""
+    """An asyncio event loop running on its own (daemon) thread, from ``start()`` to ``close()``."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="hposerve-grpc", daemon=True
         )
+
+    def start(self) -> _LoopThread:
         self._thread.start()
+        return self
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs ``coroutine`` on the loop and waits for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
+        """Stops the loop, waits for its thread, and closes it."""
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join()
         self.loop.close()
 
 
 class Server:
-    """A running-or-ready hposerve server: the gRPC server, its registry and its storage.
+    """A running-or-ready hposerve server: the gRPC server, its registry, its lease reaper and
+    its storage. ``start()`` starts serving and reaping; ``stop()`` stops both, then closes
+    the storage.
 
     Thread-safety: ``stop`` may be called from any thread (a signal handler included).
     """
@@ -77,9 +84,10 @@ class Server:
         grpc_server: grpc.aio.Server,
         pool: futures.ThreadPoolExecutor,
         registry: StudyRegistry,
+        reaper: LeaseReaper,
         servicer: StudyServicer,
         health_servicer: health.aio.HealthServicer,
-        storage: object,
+        storage: BaseStorage,
         port: int,
     ) -> None:
         self._loop = loop
@@ -87,6 +95,7 @@ class Server:
         self._pool = pool
         self._servicer = servicer
         self._registry = registry
+        self._reaper = reaper
         self._health = health_servicer
         self._storage = storage
         self._stop_lock = threading.Lock()
@@ -98,6 +107,8 @@ class Server:
         return self._registry
 
     def start(self) -> Server:
+        """Starts serving, and the lease reaper."""
+        self._reaper.start()
         self._loop.run(self._start())
         return self
 
@@ -114,8 +125,9 @@ class Server:
             self._loop.run(self._stop(grace))
             self._pool.shutdown(wait=True)
             self._loop.close()
+            self._reaper.stop()
             self._registry.close()
-            close_storage(self._storage)  # type: ignore[arg-type]
+            close_storage(self._storage)
             self._stopped.set()
 
     async def _stop(self, grace: float | None) -> None:
@@ -158,9 +170,10 @@ def make_server(
         reap_interval: Seconds between checks for expired trial leases.
     """
     opened = open_storage(storage, data_dir=data_dir, fsync=fsync)
-    registry = StudyRegistry(opened, reap_interval=reap_interval)
+    registry = StudyRegistry(opened)
+    reaper = LeaseReaper(registry.reap_expired, interval=reap_interval)
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hposerve-rpc")
-    loop = _LoopThread()
+    loop = _LoopThread().start()
     servicer = StudyServicer(registry, pool=pool, max_sessions=max_sessions)
     health_servicer = health.aio.HealthServicer()
 
@@ -181,10 +194,11 @@ def make_server(
     except RuntimeError as e:  # grpc.aio raises when it cannot bind the address
         loop.close()
         pool.shutdown()
-        registry.close()
         close_storage(opened)
         raise OSError(f"cannot listen on {address}") from e
-    return Server(loop, grpc_server, pool, registry, servicer, health_servicer, opened, port)
+    return Server(
+        loop, grpc_server, pool, registry, reaper, servicer, health_servicer, opened, port
+    )
 
 
 def serve(address: str = DEFAULT_ADDRESS, *, grace: float = 10.0, **kwargs: object) -> None:

@@ -3,7 +3,8 @@
 It holds no domain state (only which sessions are open); errors are mapped in ``_errors``.
 Trial calls (ask, suggest, report, should-prune, tell, set attributes), over a session or as
 unary RPCs, run on the server's event loop when quick (the registry says which are) and on its
-thread pool otherwise; the other methods are plain functions the server runs on the pool.
+thread pool otherwise; so does a heartbeat sent on a session. The other methods (and the
+unary Heartbeat) are plain functions the server runs on the pool.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
+from hposerve.server.domain import InvalidArgument, StudyRef, StudyRegistry
+from hposerve.server.domain import _names as names
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._errors import abort_args, rpc, status_of
-from hposerve.server.domain._exceptions import InvalidArgument
-from hposerve.server.domain._studies import StudyRegistry
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
@@ -67,10 +68,12 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
                 task.cancel()
 
     @rpc
-    def CreateStudy(self, request: pb.CreateStudyRequest, context) -> pb.Study:
-        namespace = conv.namespace_from_name(request.parent)
+    def CreateStudy(
+        self, request: pb.CreateStudyRequest, context: grpc.ServicerContext
+    ) -> pb.Study:
+        namespace = names.namespace_from_name(request.parent)
         info = self._registry.create_study(
-            conv.StudyRef(namespace, request.study_id),
+            StudyRef(namespace, request.study_id),
             directions=conv.directions_from_proto(request.directions),
             sampler=request.sampler if request.HasField("sampler") else None,
             pruner=request.pruner if request.HasField("pruner") else None,
@@ -81,14 +84,18 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         return conv.study_to_proto(info)
 
     @rpc
-    def GetStudy(self, request: pb.GetStudyRequest, context) -> pb.Study:
-        return conv.study_to_proto(self._registry.get_study(conv.study_ref_from_name(request.name)))
+    def GetStudy(self, request: pb.GetStudyRequest, context: grpc.ServicerContext) -> pb.Study:
+        return conv.study_to_proto(
+            self._registry.get_study(names.study_ref_from_name(request.name))
+        )
 
     @rpc
-    def ListStudies(self, request: pb.ListStudiesRequest, context) -> pb.ListStudiesResponse:
+    def ListStudies(
+        self, request: pb.ListStudiesRequest, context: grpc.ServicerContext
+    ) -> pb.ListStudiesResponse:
         limit = conv.page_size(request.page_size, **_STUDY_PAGE)
         infos = self._registry.list_studies(
-            conv.namespace_from_name(request.parent),
+            names.namespace_from_name(request.parent),
             after=conv.decode_page_token(request.page_token, ""),
             limit=limit + 1,
         )
@@ -98,14 +105,20 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
 
     @rpc
-    def DeleteStudy(self, request: pb.DeleteStudyRequest, context) -> empty_pb2.Empty:
-        self._registry.delete_study(conv.study_ref_from_name(request.name))
+    def DeleteStudy(
+        self, request: pb.DeleteStudyRequest, context: grpc.ServicerContext
+    ) -> empty_pb2.Empty:
+        self._registry.delete_study(
+            names.study_ref_from_name(request.name), request_id=request.request_id
+        )
         return empty_pb2.Empty()
 
     @trial_call
-    def AskTrials(self, request: pb.AskTrialsRequest, context) -> pb.AskTrialsResponse:
+    def AskTrials(
+        self, request: pb.AskTrialsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AskTrialsResponse:
         records = self._registry.ask(
-            conv.study_ref_from_name(request.parent, "parent"),
+            names.study_ref_from_name(request.parent, "parent"),
             search_space=conv.search_space_from_proto(request.search_space),
             count=request.count or 1,
             request_id=request.request_id,
@@ -114,38 +127,44 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
 
     @trial_call
     def SuggestParameter(
-        self, request: pb.SuggestParameterRequest, context
+        self, request: pb.SuggestParameterRequest, context: grpc.aio.ServicerContext
     ) -> pb.SuggestParameterResponse:
         name, distribution = conv.parameter_from_proto(request.parameter, "parameter")
-        value = self._registry.suggest(conv.trial_ref_from_name(request.trial), name, distribution)
+        value = self._registry.suggest(names.trial_ref_from_name(request.trial), name, distribution)
         return pb.SuggestParameterResponse(value=conv.param_value_to_proto(value, distribution))
 
     @trial_call
     def ReportIntermediateValue(
-        self, request: pb.ReportIntermediateValueRequest, context
+        self, request: pb.ReportIntermediateValueRequest, context: grpc.aio.ServicerContext
     ) -> pb.ReportIntermediateValueResponse:
         prune = self._registry.report(
-            conv.trial_ref_from_name(request.trial), step=request.step, value=request.value
+            names.trial_ref_from_name(request.trial), step=request.step, value=request.value
         )
         return pb.ReportIntermediateValueResponse(should_prune=prune)
 
     @trial_call
-    def ShouldPrune(self, request: pb.ShouldPruneRequest, context) -> pb.ShouldPruneResponse:
-        prune = self._registry.should_prune(conv.trial_ref_from_name(request.trial))
+    def ShouldPrune(
+        self, request: pb.ShouldPruneRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ShouldPruneResponse:
+        prune = self._registry.should_prune(names.trial_ref_from_name(request.trial))
         return pb.ShouldPruneResponse(should_prune=prune)
 
     @trial_call
-    def TellTrial(self, request: pb.TellTrialRequest, context) -> pb.Trial:
+    def TellTrial(
+        self, request: pb.TellTrialRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Trial:
         record = self._registry.tell(
-            conv.trial_ref_from_name(request.trial),
+            names.trial_ref_from_name(request.trial),
             state=conv.state_from_proto(request.state),
             values=request.values,
         )
         return conv.trial_to_proto(record)
 
     @rpc
-    def Heartbeat(self, request: pb.HeartbeatRequest, context) -> pb.HeartbeatResponse:
-        refs = [conv.trial_ref_from_name(t, f"trials[{i}]") for i, t in enumerate(request.trials)]
+    def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        refs = [names.trial_ref_from_name(t, f"trials[{i}]") for i, t in enumerate(request.trials)]
         records = self._registry.heartbeat(refs)
         return pb.HeartbeatResponse(
             leases=[
@@ -159,16 +178,18 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
 
     @rpc
-    def GetTrial(self, request: pb.GetTrialRequest, context) -> pb.Trial:
+    def GetTrial(self, request: pb.GetTrialRequest, context: grpc.ServicerContext) -> pb.Trial:
         return conv.trial_to_proto(
-            self._registry.get_trial(conv.trial_ref_from_name(request.name, "name"))
+            self._registry.get_trial(names.trial_ref_from_name(request.name, "name"))
         )
 
     @rpc
-    def ListTrials(self, request: pb.ListTrialsRequest, context) -> pb.ListTrialsResponse:
+    def ListTrials(
+        self, request: pb.ListTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.ListTrialsResponse:
         limit = conv.page_size(request.page_size, **_TRIAL_PAGE)
         records = self._registry.list_trials(
-            conv.study_ref_from_name(request.parent, "parent"),
+            names.study_ref_from_name(request.parent, "parent"),
             states=[conv.state_from_proto(s, "states") for s in request.states],
             after=conv.decode_page_token(request.page_token, -1),
             limit=limit + 1,
@@ -179,9 +200,11 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         )
 
     @rpc
-    def EnqueueTrial(self, request: pb.EnqueueTrialRequest, context) -> pb.Trial:
+    def EnqueueTrial(
+        self, request: pb.EnqueueTrialRequest, context: grpc.ServicerContext
+    ) -> pb.Trial:
         record = self._registry.enqueue(
-            conv.study_ref_from_name(request.parent, "parent"),
+            names.study_ref_from_name(request.parent, "parent"),
             params=conv.params_from_proto(request.params),
             user_attrs=conv.attrs_from_proto(request.user_attrs),
             skip_if_exists=request.skip_if_exists,
@@ -191,23 +214,25 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
 
     @trial_call
     def SetTrialUserAttributes(
-        self, request: pb.SetTrialUserAttributesRequest, context
+        self, request: pb.SetTrialUserAttributesRequest, context: grpc.aio.ServicerContext
     ) -> pb.Trial:
         record = self._registry.set_user_attrs(
-            conv.trial_ref_from_name(request.trial), conv.attrs_from_proto(request.user_attrs)
+            names.trial_ref_from_name(request.trial), conv.attrs_from_proto(request.user_attrs)
         )
         return conv.trial_to_proto(record)
 
     @rpc
-    def GetBestTrial(self, request: pb.GetBestTrialRequest, context) -> pb.Trial:
-        ref = conv.study_ref_from_name(request.parent, "parent")
+    def GetBestTrial(
+        self, request: pb.GetBestTrialRequest, context: grpc.ServicerContext
+    ) -> pb.Trial:
+        ref = names.study_ref_from_name(request.parent, "parent")
         return conv.trial_to_proto(self._registry.best_trial(ref))
 
     @rpc
     def GetParetoFront(
-        self, request: pb.GetParetoFrontRequest, context
+        self, request: pb.GetParetoFrontRequest, context: grpc.ServicerContext
     ) -> pb.GetParetoFrontResponse:
-        records = self._registry.pareto_front(conv.study_ref_from_name(request.parent, "parent"))
+        records = self._registry.pareto_front(names.study_ref_from_name(request.parent, "parent"))
         return pb.GetParetoFrontResponse(trials=[conv.trial_to_proto(r) for r in records])
 
     async def Session(
@@ -259,13 +284,22 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
 
     def _is_quick(self, method: str, request: Any) -> bool:
         try:
-            if method == "AskTrials":
-                ref = conv.study_ref_from_name(request.parent, "parent")
-            else:
-                ref = conv.trial_ref_from_name(request.trial).study
+            refs = _studies_of(method, request)
         except InvalidArgument:
             return True  # answered with the error, without touching anything
-        return self._registry.is_quick(ref, samples=method in _SAMPLING_METHODS)
+        samples = method in _SAMPLING_METHODS
+        return all(self._registry.is_quick(ref, samples=samples) for ref in refs)
+
+
+def _studies_of(method: str, request: Any) -> list[StudyRef]:
+    """The studies a trial call touches: its parent, its trial's, or (heartbeat) its trials'."""
+    if method == "AskTrials":
+        return [names.study_ref_from_name(request.parent, "parent")]
+    if method == "Heartbeat":
+        return [
+            names.trial_ref_from_name(t, f"trials[{i}]").study for i, t in enumerate(request.trials)
+        ]
+    return [names.trial_ref_from_name(request.trial).study]
 
 
 _SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})

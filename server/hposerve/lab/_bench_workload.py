@@ -1,0 +1,108 @@
+"""The bench's workload: one trial of a 5-parameter space, 5 reports and a tell, timed.
+
+The same per-trial work runs on an Optuna study in-process and through the service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "N_REPORTS",
+    "Sizes",
+    "ms",
+    "objective_value",
+    "optuna_space",
+    "optuna_trials",
+    "quantile",
+    "service_trials",
+]
+
+N_REPORTS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """How much each case runs."""
+
+    growth_trials: int  # RandomSampler trials on one study; also gives random_ms_per_trial
+    growth_window: int  # per-trial time of the last window over the first
+    baseline_trials: int  # in-process InMemory and SQLite
+    proxy_trials: int  # Optuna's GrpcStorageProxy
+    tpe_window: tuple[int, int]  # TPE trials measured: [start, end)
+    concurrent_seconds: float
+    concurrent_processes: int = 4
+    concurrent_threads: int = 8  # per process: 32 trainers
+    tpe_background_studies: int = 2
+
+
+# -- the workload --------------------------------------------------------------------------
+
+
+def optuna_space() -> dict[str, Any]:
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    return {
+        "lr": FloatDistribution(1e-5, 1e-1, log=True),
+        "weight_decay": FloatDistribution(1e-6, 1e-2, log=True),
+        "dropout": FloatDistribution(0.0, 0.5),
+        "layers": IntDistribution(1, 8),
+        "activation": CategoricalDistribution(["relu", "gelu", "tanh", "silu", "elu", "selu"]),
+    }
+
+
+def objective_value(params: dict[str, Any], step: int) -> float:
+    """A cheap deterministic loss, so that samplers and pruners have something to work on."""
+    return (
+        (math.log10(params["lr"]) + 3) ** 2
+        + params["dropout"]
+        + 0.1 * params["layers"]
+        + (1.0 / (step + 1))
+    )
+
+
+def _timed_trials(study: Any, n: int, *, should_prune: bool) -> list[float]:
+    space = optuna_space()  # the client takes Optuna's distributions as they are
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        trial = study.ask(space)
+        for step in range(N_REPORTS):
+            trial.report(objective_value(trial.params, step), step)
+            if should_prune:
+                trial.should_prune()
+        study.tell(trial, objective_value(trial.params, N_REPORTS))
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def optuna_trials(study: Any, n: int) -> list[float]:
+    """Runs ``n`` trials of the workload on an Optuna study; returns seconds per trial."""
+    return _timed_trials(study, n, should_prune=True)
+
+
+def service_trials(study: Any, n: int) -> list[float]:
+    """Runs ``n`` trials of the workload through the service; returns seconds per trial.
+
+    The service's report answers the pruning decision itself: no should-prune call.
+    """
+    return _timed_trials(study, n, should_prune=False)
+
+
+def ms(seconds: Sequence[float]) -> float:
+    """The mean of ``seconds``, in milliseconds."""
+    return statistics.fmean(seconds) * 1e3
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of sorted values (the nearest rank below)."""
+    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]

@@ -1,0 +1,188 @@
+"""Starting trials: ask (both styles), define-by-run suggest, and enqueue.
+
+Everything here runs the sampler or changes what the sampler sees, under the study's
+``sample_lock``. Asks and enqueues carry request ids: a retry returns the trials the first
+created (remembered in memory, and in each trial's ``hposerve:request`` attribute, which the
+live study reloads after a restart).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from hposerve.server.domain import _optuna
+from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR
+from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
+from hposerve.server.domain._live_study import LiveStudy, TrialRecord
+from hposerve.server.domain._names import StudyRef, TrialRef
+
+__all__ = ["TrialAsking"]
+
+# What a sampler raises on a space it cannot sample: the caller's error, not the server's.
+_SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
+
+
+class TrialAsking:
+    """Hands out trials and samples their parameters.
+
+    Thread-safety: every method may be called from any thread; each takes the locks of one
+    study (``sample_lock``, then ``lock`` briefly).
+    """
+
+    def __init__(self, live: Callable[[StudyRef], LiveStudy]) -> None:
+        self._live = live
+
+    def ask(
+        self,
+        ref: StudyRef,
+        *,
+        search_space: Mapping[str, BaseDistribution],
+        count: int = 1,
+        request_id: str = "",
+    ) -> list[TrialRecord]:
+        """Starts ``count`` trials; with a search space, samples all its parameters now.
+
+        Raises:
+            NotFound: no such study.
+            InvalidArgument: count out of range; a space the study's sampler cannot sample.
+        """
+        if not 1 <= count <= MAX_ASK_COUNT:
+            raise InvalidArgument(
+                f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count"
+            )
+        live = self._live(ref)
+        _check_space_fits_sampler(live, search_space)
+
+        def sample() -> list[int]:
+            live.check_compatible(search_space, "search_space")
+            trials = [self._ask_one(live, search_space, request_id) for _ in range(count)]
+            return [t.number for t in trials]
+
+        with live.sample_lock:
+            numbers = live.requests.once(request_id or None, sample)
+        with live.lock:
+            return live.records(numbers)
+
+    @staticmethod
+    def _ask_one(
+        live: LiveStudy, search_space: Mapping[str, BaseDistribution], request_id: str
+    ) -> optuna.Trial:
+        start = time.perf_counter()
+        try:
+            trial = live.ask(search_space)
+        except _SAMPLING_ERRORS as e:
+            raise InvalidArgument(
+                f"cannot sample this search space: {e}", field="search_space"
+            ) from e
+        live.add_sample_seconds(trial, time.perf_counter() - start)
+        if request_id:
+            live.storage.set_trial_system_attr(_optuna.trial_id_of(trial), REQUEST_ATTR, request_id)
+        live.lease_new(trial)
+        return trial
+
+    def suggest(self, ref: TrialRef, name: str, distribution: BaseDistribution) -> Any:
+        """Samples one parameter of a running trial (define-by-run); repeats return the same.
+
+        Raises:
+            NotFound: no such study or trial.
+            FailedPrecondition: the trial is not running.
+            InvalidArgument: a distribution that conflicts with the parameter's earlier one,
+                or that the sampler cannot sample.
+        """
+        live = self._live(ref.study)
+        _check_space_fits_sampler(live, {name: distribution})
+        with live.sample_lock:
+            with live.lock:
+                lease = live.lease_of_running(ref.number, "suggest a parameter of")
+                trial = live.live_trial(lease)
+            live.check_compatible({name: distribution}, "parameter")
+            # Requests of one trial arrive on any thread: start each suggest afresh.
+            _optuna.drop_trials_cache(live.study)
+            try:
+                start = time.perf_counter()
+                value = _optuna.suggest(trial, name, distribution)
+                live.add_sample_seconds(trial, time.perf_counter() - start)
+                return value
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Told, or its lease expired, while the sampler was at work.
+                raise FailedPrecondition(
+                    f"{ref} finished during the suggest", field="trial"
+                ) from None
+            except _SAMPLING_ERRORS as e:
+                raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
+
+    def enqueue(
+        self,
+        ref: StudyRef,
+        *,
+        params: Mapping[str, Any],
+        user_attrs: Mapping[str, Any],
+        skip_if_exists: bool,
+        request_id: str = "",
+    ) -> TrialRecord | None:
+        """Enqueues parameters for a future ask. None when skipped as already existing.
+
+        Raises:
+            NotFound: no such study.
+        """
+        live = self._live(ref)
+
+        def enqueue() -> list[int]:
+            before = len(live.study.get_trials(deepcopy=False))
+            live.study.enqueue_trial(
+                dict(params), dict(user_attrs) or None, skip_if_exists=skip_if_exists
+            )
+            created = live.study.get_trials(deepcopy=False)[before:]
+            live.waiting += len(created)
+            for trial in created:
+                if request_id:
+                    trial_id = _optuna.trial_id_of(trial)
+                    live.storage.set_trial_system_attr(trial_id, REQUEST_ATTR, request_id)
+            return [t.number for t in created]
+
+        with live.sample_lock:
+            numbers = live.requests.once(request_id or None, enqueue)
+            return live.record(live.frozen(numbers[0])) if numbers else None
+
+    def asked_by_request(self, ref: StudyRef, request_id: str) -> list[TrialRecord] | None:
+        """The trials that an earlier ask (or enqueue) with ``request_id`` created, or None.
+
+        Raises:
+            NotFound: no such study.
+        """
+        live = self._live(ref)
+        with live.sample_lock:
+            numbers = live.requests.get(request_id)
+        if numbers is None:
+            return None
+        with live.lock:
+            return live.records(numbers)
+
+
+def _check_space_fits_sampler(live: LiveStudy, space: Mapping[str, BaseDistribution]) -> None:
+    """Refuses, before a trial is created, a space the study's sampler would fail on."""
+    sampler = live.config.sampler
+    # The grid sampler can only sample its own axes.
+    if sampler.HasField("grid"):
+        axes = {axis.name for axis in sampler.grid.search_space}
+        missing = sorted(set(space) - axes)
+        if missing:
+            raise InvalidArgument(
+                f"parameters {missing} are not in the grid sampler's search space {sorted(axes)}",
+                field="search_space",
+            )
+    # CMA-ES with a start point needs it for every numeric parameter (Optuna asserts it
+    # only once sampling has begun, after the trial exists).
+    if sampler.HasField("cmaes") and sampler.cmaes.x0.fields:
+        numeric = {n for n, d in space.items() if not isinstance(d, CategoricalDistribution)}
+        missing = sorted(numeric - set(sampler.cmaes.x0.fields))
+        if missing:
+            raise InvalidArgument(
+                f"the cmaes sampler's x0 has no start value for parameters {missing}",
+                field="search_space",
+            )

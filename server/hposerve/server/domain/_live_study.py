@@ -1,0 +1,229 @@
+"""A study in use: its live ``optuna.Study``, its locks, its leases and its request memo.
+
+Each study in use has one live study kept in memory (``_cache``), so an ask does not reload
+anything. Two locks per study, none global:
+
+* ``sample_lock`` serializes the sampler (ask, define-by-run suggest, enqueue): a seeded study
+  suggests exactly what the same study run in-process would, and a slow sampler holds up only
+  its own study's asks.
+* ``lock`` guards the table of leases and each trial's transitions (report, tell, lease
+  expiry, heartbeat). It is held only for short storage calls, never while sampling.
+
+Leases: a handed-out trial must be renewed by heartbeats. The expiry (wall-clock seconds) is
+kept in memory and in the trial's system attribute ``hposerve:lease`` so that replicas sharing
+one database, and a restarted server, agree on it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from hposerve.server.domain import _optuna
+from hposerve.server.domain._config import (
+    EXPIRED_ATTR,
+    LEASE_ATTR,
+    SAMPLE_SECONDS_ATTR,
+    StudyConfig,
+)
+from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
+from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._requests import RequestMemo
+
+__all__ = ["Lease", "LiveStudy", "TrialRecord", "check_finite", "expired"]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialRecord:
+    """A trial as callers see it: Optuna's frozen trial and, while running, its lease."""
+
+    ref: TrialRef
+    trial: FrozenTrial
+    lease_expires: float | None
+
+
+@dataclasses.dataclass
+class Lease:
+    """A running trial's lease, as this process knows it."""
+
+    trial_id: int
+    expires: float
+    trial: optuna.Trial | None = None  # the live trial; rebuilt lazily after a restart
+
+
+def expired(trial: FrozenTrial) -> bool:
+    """Whether a trial failed because its lease expired."""
+    return trial.state == TrialState.FAIL and bool(trial.system_attrs.get(EXPIRED_ATTR, False))
+
+
+def check_finite(values: Iterable[float], field: str) -> None:
+    """Raises InvalidArgument unless every value is a finite number."""
+    for v in values:
+        if not math.isfinite(v):
+            raise InvalidArgument(f"{field} must be a finite number, got {v}", field=field)
+
+
+class LiveStudy:
+    """One study in use. Not thread-safe by itself: callers hold its locks as documented."""
+
+    def __init__(
+        self, ref: StudyRef, study: optuna.Study, config: StudyConfig, *, exclusive: bool
+    ) -> None:
+        self.ref = ref
+        self.study = study
+        self.config = config
+        self.sample_lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.leases: dict[int, Lease] = {}
+        # request id -> the trial numbers it created (ask, enqueue).
+        self.requests: RequestMemo[str, list[int]] = RequestMemo()
+        # With a storage only this process writes, the WAITING (enqueued) trials are counted
+        # here, so that an ask need not scan all trials for them (Optuna's journal storage
+        # scans the whole study for each ask, a cost that grows with the number of trials).
+        self.exclusive = exclusive
+        self.waiting = 0
+        # The first distribution seen for each parameter: Optuna refuses an incompatible one
+        # (another kind, other choices) once a trial exists, so it is checked before.
+        self.distributions: dict[str, BaseDistribution] = {}
+
+    @property
+    def storage(self) -> BaseStorage:
+        return _optuna.storage_of(self.study)
+
+    @property
+    def study_id(self) -> int:
+        return _optuna.study_id_of(self.study)
+
+    # -- checks ------------------------------------------------------------------------------
+
+    def check_single_objective(self, doing: str, field: str) -> None:
+        """Raises FailedPrecondition on a multi-objective study, saying what needs one."""
+        n = len(self.config.directions)
+        if n > 1:
+            raise FailedPrecondition(
+                f"{self.ref} is multi-objective ({n} objectives): {doing}", field=field
+            )
+
+    def check_compatible(self, space: Mapping[str, BaseDistribution], field: str) -> None:
+        """Raises InvalidArgument for a distribution that conflicts with earlier trials'."""
+        for name, distribution in space.items():
+            known = self.distributions.setdefault(name, distribution)
+            try:
+                optuna.distributions.check_distribution_compatibility(known, distribution)
+            except ValueError as e:
+                raise InvalidArgument(
+                    f"parameter {name!r} conflicts with its distribution in earlier trials "
+                    f"({known}): {e}",
+                    field=field,
+                ) from None
+
+    # -- trials ------------------------------------------------------------------------------
+
+    def ask(self, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+        """``study.ask(space)``, without its scan for enqueued trials when there are none.
+
+        Call with ``sample_lock`` held.
+        """
+        if not self.exclusive or self.waiting:
+            self.waiting = max(0, self.waiting - 1)
+            return self.study.ask(dict(space))
+        return _optuna.new_trial(self.study, space)
+
+    def frozen(self, number: int) -> FrozenTrial:
+        """The stored trial. Raises: NotFound."""
+        try:
+            trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
+        except KeyError:
+            raise NotFound(f"{self.ref}/trials/{number} does not exist") from None
+        return self.storage.get_trial(trial_id)
+
+    def records(self, numbers: Sequence[int]) -> list[TrialRecord]:
+        """The records of trials by number; call with ``lock`` held. Raises: NotFound."""
+        return [self.record(self.frozen(n)) for n in numbers]
+
+    def record(self, trial: FrozenTrial) -> TrialRecord:
+        lease = self.leases.get(trial.number)
+        expires = lease.expires if lease and trial.state == TrialState.RUNNING else None
+        return TrialRecord(TrialRef(self.ref, trial.number), trial, expires)
+
+    def live_trial(self, lease: Lease) -> optuna.Trial:
+        """The live ``optuna.Trial`` of a leased trial, up to date with storage."""
+        if lease.trial is None:
+            lease.trial = optuna.Trial(self.study, lease.trial_id)
+        elif not self.exclusive:
+            # Other replicas may have written this trial (a suggest, a report): Optuna's Trial
+            # caches it, so re-read it rather than sample or prune from a stale copy.
+            _optuna.refresh_trial(lease.trial)
+        return lease.trial
+
+    def lease_of_running(self, number: int, action: str) -> Lease:
+        """The lease of a running trial; call with ``lock`` held.
+
+        Raises:
+            NotFound: no such trial.
+            FailedPrecondition: the trial is not running (``action`` says what was refused).
+        """
+        lease = self.leases.get(number)
+        if lease is not None:
+            return lease
+        trial = self.frozen(number)
+        if trial.state == TrialState.RUNNING:
+            # Handed out by another replica, or before a restart: adopt it.
+            return self.adopt(trial)
+        raise FailedPrecondition(
+            f"cannot {action} {self.ref}/trials/{number}: it is {trial.state.name}"
+            + (" (its lease expired)" if expired(trial) else ""),
+            field="trial",
+        )
+
+    def tell(
+        self, trial: optuna.Trial | int, values: Sequence[float] | None, state: TrialState
+    ) -> FrozenTrial:
+        """Finishes a trial and returns it as stored."""
+        _optuna.tell(self.study, trial, values, state)
+        return self.frozen(trial if isinstance(trial, int) else trial.number)
+
+    def add_sample_seconds(self, trial: optuna.Trial, seconds: float) -> None:
+        """Adds to the trial's sampler time: comparisons report each sampler's own cost."""
+        cached = _optuna.cached_trial(trial)
+        total = cached.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0) + seconds
+        trial.storage.set_trial_system_attr(_optuna.trial_id_of(trial), SAMPLE_SECONDS_ATTR, total)
+        cached.system_attrs[SAMPLE_SECONDS_ATTR] = total
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def lease_new(self, trial: optuna.Trial) -> None:
+        """Leases a trial just handed out; takes ``lock``.
+
+        The first lease is kept in memory only: storage learns of leases from heartbeats,
+        which is all other replicas need (a trial with no stored lease is theirs to adopt).
+        """
+        expires = time.time() + self.config.options.lease_seconds
+        with self.lock:
+            self.leases[trial.number] = Lease(_optuna.trial_id_of(trial), expires, trial)
+
+    def adopt(self, trial: FrozenTrial, *, fresh: bool = False) -> Lease:
+        """Watches the lease of a running trial this process did not hand out.
+
+        With ``fresh``, the lease runs at least one more lease period from now: after a restart,
+        trainers get the time to reconnect and heartbeat before their trials are failed.
+        """
+        stored = float(trial.system_attrs.get(LEASE_ATTR, 0.0))
+        renewed = time.time() + self.config.options.lease_seconds
+        expires = max(stored, renewed) if fresh or not stored else stored
+        lease = Lease(_optuna.trial_id_of(trial), expires)
+        self.leases[trial.number] = lease
+        return lease
+
+    def renew(self, lease: Lease) -> None:
+        """Renews a lease for one lease period from now, in memory and in storage."""
+        lease.expires = time.time() + self.config.options.lease_seconds
+        self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)

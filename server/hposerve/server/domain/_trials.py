@@ -1,0 +1,188 @@
+"""The trials handed out: reports and pruning, tells, heartbeats, attributes; and reading them.
+
+These calls are idempotent by what they name (a report keeps a step's first value, a tell of
+the outcome a trial already has is a no-op, setting attributes again sets the same values), so
+they carry no request id. Each holds the study's ``lock`` for short storage calls only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from hposerve.server.domain import _optuna
+from hposerve.server.domain._config import FINISHED_STATES, MAX_STEP
+from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
+from hposerve.server.domain._live_study import LiveStudy, TrialRecord, check_finite, expired
+from hposerve.server.domain._names import StudyRef, TrialRef
+
+__all__ = ["TrialOutcomes"]
+
+
+class TrialOutcomes:
+    """Reports, tells, heartbeats and attributes of trials; reads of trials.
+
+    Thread-safety: every method may be called from any thread; each takes one study's
+    ``lock`` at a time (``heartbeat`` one after another for the studies it names).
+    """
+
+    def __init__(self, live: Callable[[StudyRef], LiveStudy]) -> None:
+        self._live = live
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def report(self, ref: TrialRef, *, step: int, value: float) -> bool:
+        """Records an intermediate value and returns whether the trial should be pruned.
+
+        Raises:
+            InvalidArgument: a negative step or a value that is not finite.
+            FailedPrecondition: a multi-objective study, or a trial that is not running.
+            NotFound: no such study or trial.
+        """
+        if not 0 <= step <= MAX_STEP:
+            raise InvalidArgument(f"step must be in [0, 2**31 - 1], got {step}", field="step")
+        check_finite([value], "value")
+        live = self._live(ref.study)
+        live.check_single_objective(
+            "intermediate values and pruning need a single-objective study", "trial"
+        )
+        with live.lock:
+            trial = live.live_trial(live.lease_of_running(ref.number, "report to"))
+            if step not in _optuna.cached_trial(trial).intermediate_values:
+                trial.report(value, step)
+            return trial.should_prune()
+
+    def should_prune(self, ref: TrialRef) -> bool:
+        """The pruning decision at the last reported step. Raises as ``report``."""
+        live = self._live(ref.study)
+        live.check_single_objective("pruning needs a single-objective study", "trial")
+        with live.lock:
+            lease = live.lease_of_running(ref.number, "check pruning of")
+            return live.live_trial(lease).should_prune()
+
+    def tell(
+        self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
+    ) -> TrialRecord:
+        """Finishes a trial. Telling a finished trial its own outcome again is a no-op.
+
+        Raises:
+            InvalidArgument: a state other than COMPLETE/PRUNED/FAIL; COMPLETE without one
+                finite value per objective; values with another state.
+            FailedPrecondition: the trial already finished with another outcome.
+            NotFound: no such study or trial.
+        """
+        if state not in FINISHED_STATES:
+            raise InvalidArgument(
+                f"a trial can be told COMPLETE, PRUNED or FAILED, not {state.name}", field="state"
+            )
+        live = self._live(ref.study)
+        values = list(values)
+        _check_values(live, state, values)
+        with live.lock:
+            current = live.frozen(ref.number)
+            if current.state.is_finished():
+                _check_same_outcome(ref, current, state, values)
+                return live.record(current)
+            if current.state != TrialState.RUNNING:
+                raise FailedPrecondition(
+                    f"{ref} is {current.state.name}; ask for it first", field="trial"
+                )
+            lease = live.leases.pop(ref.number, None)
+            trial = lease.trial if lease and lease.trial else ref.number
+            return live.record(live.tell(trial, values or None, state))
+
+    def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
+        """Renews leases; None for a trial that is not running (or does not exist)."""
+        out: list[TrialRecord | None] = []
+        for ref in refs:
+            try:
+                live = self._live(ref.study)
+                with live.lock:
+                    live.renew(live.lease_of_running(ref.number, "renew"))
+                    out.append(live.record(live.frozen(ref.number)))
+            except (NotFound, FailedPrecondition):
+                out.append(None)
+        return out
+
+    def set_user_attrs(self, ref: TrialRef, attrs: Mapping[str, Any]) -> TrialRecord:
+        """Sets user attributes on a running trial. Raises: NotFound, FailedPrecondition."""
+        live = self._live(ref.study)
+        with live.lock:
+            lease = live.lease_of_running(ref.number, "set user attributes of")
+            trial = live.live_trial(lease)
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            return live.record(live.frozen(ref.number))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def get_trial(self, ref: TrialRef) -> TrialRecord:
+        """Raises: NotFound."""
+        live = self._live(ref.study)
+        return live.record(live.frozen(ref.number))
+
+    def list_trials(
+        self, ref: StudyRef, *, states: Sequence[TrialState], after: int, limit: int
+    ) -> list[TrialRecord]:
+        """Trials with number > after, in number order, optionally of some states only."""
+        live = self._live(ref)
+        trials = live.study.get_trials(deepcopy=False, states=tuple(states) or None)
+        start = _first_index_after(trials, after)
+        return [live.record(t) for t in trials[start : start + limit]]
+
+    def best_trial(self, ref: StudyRef) -> TrialRecord:
+        """Raises: NotFound; FailedPrecondition (multi-objective, or no complete trial)."""
+        live = self._live(ref)
+        live.check_single_objective("it has a Pareto front, not one best trial", "parent")
+        try:
+            return live.record(live.study.best_trial)
+        except ValueError:
+            raise FailedPrecondition(f"{ref} has no complete trial yet", field="parent") from None
+
+    def pareto_front(self, ref: StudyRef) -> list[TrialRecord]:
+        """The Pareto-optimal complete trials (the best trial when single-objective)."""
+        live = self._live(ref)
+        return [live.record(t) for t in live.study.best_trials]
+
+
+def _check_values(live: LiveStudy, state: TrialState, values: list[float]) -> None:
+    if state == TrialState.COMPLETE:
+        n = len(live.config.directions)
+        if len(values) != n:
+            raise InvalidArgument(
+                f"{live.ref} has {n} objective(s); got {len(values)} value(s)", field="values"
+            )
+        check_finite(values, "values")
+    elif values:
+        raise InvalidArgument(
+            f"values go with state COMPLETE only, not {state.name}", field="values"
+        )
+
+
+def _check_same_outcome(
+    ref: TrialRef, current: FrozenTrial, state: TrialState, values: list[float]
+) -> None:
+    """Raises FailedPrecondition unless a finished trial already has the outcome told."""
+    if current.state == state and (state != TrialState.COMPLETE or current.values == values):
+        return
+    told = f"{state.name} {values}" if values else state.name
+    raise FailedPrecondition(
+        f"{ref} already finished as {current.state.name}"
+        + (f" {current.values}" if current.values else "")
+        + (" (its lease expired)" if expired(current) else "")
+        + f"; cannot tell it {told}",
+        field="trial",
+    )
+
+
+def _first_index_after(trials: Sequence[FrozenTrial], after: int) -> int:
+    lo, hi = 0, len(trials)
+    while lo < hi:  # trials are in number order
+        mid = (lo + hi) // 2
+        if trials[mid].number <= after:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo

@@ -1,0 +1,342 @@
+"""A PostgreSQL backend for Optuna's ``JournalStorage``: replicas share one ordered log.
+
+Every replica keeps the whole study state in memory (Optuna's ``JournalStorage`` replays the
+log) and reads only the logs it has not seen; the database orders and keeps the writes.
+
+Ordering, and why a reader cannot skip a log. A log's number is its position: ``seq`` is
+dense (0, 1, 2, ...) and ``read_logs(n)`` is ``WHERE seq >= n``. An append is one statement
+that first updates the single row of ``hposerve_journal_head`` (taking that row's lock until
+commit) to reserve the next numbers, then inserts its rows. So appends are serialized, and a
+batch gets its numbers only after the previous batch has committed: PostgreSQL makes a commit
+visible before it releases the transaction's locks. Hence if a reader's snapshot shows batch
+k+1, batch k committed earlier and shows too: every snapshot holds a gapless prefix of the
+log. An aborted append rolls its head update back with its rows, so it leaves no hole. (A
+``bigserial`` read with ``id > last`` skips: ids 5 and 6 taken, 6 commits first, a reader
+sees 6, then never reads 5.) Reads check the numbers anyway and raise on a hole.
+
+Round trips and commits. ``JournalStorage`` appends one batch, then reads what is new; both
+go to the server in one pipeline, so a write costs one round trip, and a read one query. All
+appends of all replicas queue on the head row, so the time it is held bounds the total write
+rate. With ``group_commit`` (the default) the append commits without waiting for the WAL flush
+(``synchronous_commit`` off for that transaction only) and releases the order; then a small
+synchronous write on the connection's own row of ``hposerve_journal_flush`` waits until the
+WAL is flushed up to it, hence past the append, before the append returns. Flushes are thus
+shared by all appenders instead of taken one at a time under the order, and an append is still
+acknowledged only once it is durable. The price: other replicas may read a log a few hundred
+microseconds before it is durable, and if the database crashes in that window the log is gone
+while they have applied it. Every connection dies in such a crash, so on reconnecting a
+replica checks that the last log it read is still there, and raises ``JournalLost`` (restart
+the replica, which replays the journal) if not. ``group_commit=False`` commits under the order.
+
+Snapshots. Optuna offers a pickled replay state every 100 trials (``BaseJournalSnapshot``);
+this backend stores it, with the log number it covers, when at least ``snapshot_every`` logs
+have come since the last one, so a restart replays at most about that many logs. Snapshots
+are per Optuna version (a pickle of another version is not loaded). Whoever can write the
+snapshot table can make replicas unpickle what they like: give the database the trust you
+give the servers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import psycopg
+from optuna.storages.journal import BaseJournalBackend
+from psycopg import pq
+
+# Optuna exports no name for its snapshot interface; JournalStorage checks isinstance against
+# this class (pinned by tests/server/storage/test_pg_journal.py).
+from hposerve.server.domain._optuna import BaseJournalSnapshot
+from hposerve.server.storage import _pg_schema
+from hposerve.server.storage._pg_url import libpq_url, split_options
+
+# Logs per read query: bounds the memory a replay from log 0 needs at once.
+_PAGE = 10_000
+_Row = tuple[int, str]
+
+
+class JournalGap(RuntimeError):
+    """The journal table has a hole or a duplicate: something other than this backend wrote it."""
+
+
+class JournalLost(RuntimeError):
+    """Logs this replica had read are gone from the database (it crashed before flushing them,
+    or failed over to a standby that lacks them); restart the replica to replay the journal."""
+
+
+class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
+    """Optuna journal on PostgreSQL; ``JournalStorage(PostgresJournalBackend(url))``.
+
+    Thread-safety: thread-safe (one connection under a lock); ``JournalStorage`` calls it
+    under its own lock anyway. Process-safe: any number of processes and replicas may append
+    and read at once. Picklable (the copy opens its own connection).
+
+    Args:
+        url: ``postgresql+psycopg://user@host:port/db`` (any SQLAlchemy driver name, or a
+            plain libpq ``postgresql://`` URL); ``?hposerve_schema=NAME`` puts the tables in
+            that schema.
+        schema: The schema for the tables (created if missing); overrides the URL's. None: the
+            connection's search path (usually ``public``).
+        snapshot_every: Store a snapshot when Optuna offers one and at least this many logs
+            came since the last; None never stores nor loads snapshots (a restart replays all).
+        group_commit: Wait for the WAL flush after releasing the order, so that appenders share
+            flushes (see the module docstring); False waits under the order.
+        connect_timeout: Seconds to wait for the database when connecting.
+
+    Raises:
+        psycopg.OperationalError: from the constructor and the calls, when the database cannot
+            be reached (a call retries once on a new connection first).
+        InvalidArgument: from the constructor, when ``url`` is not a PostgreSQL URL.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str | None = None,
+        snapshot_every: int | None = 10_000,
+        group_commit: bool = True,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self._url = url
+        self._conninfo = libpq_url(url)
+        self._schema = schema or split_options(url)[1].get("schema")
+        self._snapshot_every = snapshot_every
+        self._group_commit = group_commit
+        self._connect_timeout = connect_timeout
+        self._sql = _pg_schema.Statements.for_schema(self._schema)
+        self._init_state()
+        with self._lock:
+            _pg_schema.create_schema(self._connection(), self._sql)
+
+    def _init_state(self) -> None:
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._closed = False
+        # Where the next read_logs is expected to start: an append prefetches from there.
+        self._next_read = 0
+        # (thread id, first log number, rows) read right after that thread's append.
+        self._prefetched: tuple[int, int, list[_Row]] | None = None
+        self._snapshot_log_number = 0
+        # The last log read, (number, text): on reconnecting, it must still be there.
+        self._last_read: _Row | None = None
+        self._lost: JournalLost | None = None
+
+    @property
+    def schema(self) -> str | None:
+        """The schema holding the tables, or None for the search path."""
+        return self._schema
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "url": self._url,
+            "schema": self._schema,
+            "snapshot_every": self._snapshot_every,
+            "group_commit": self._group_commit,
+            "connect_timeout": self._connect_timeout,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        url = state.pop("url")
+        self.__init__(url, **state)  # type: ignore[misc]  # connects, as a new backend does
+
+    def close(self) -> None:
+        """Closes the connection. Idempotent; the backend cannot be used afterwards."""
+        with self._lock:
+            self._closed = True
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # Connection handling ---------------------------------------------------------------
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._closed:
+            raise RuntimeError("the PostgreSQL journal backend is closed")
+        if self._lost is not None:
+            raise self._lost
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(
+                self._conninfo,
+                autocommit=True,
+                connect_timeout=max(1, round(self._connect_timeout)),
+            )
+            self._check_not_lost(self._conn)
+        return self._conn
+
+    def _check_not_lost(self, conn: psycopg.Connection[Any]) -> None:
+        if self._last_read is None:
+            return
+        seq, text = self._last_read
+        row = conn.execute(self._sql.log_at, (seq,)).fetchone()  # type: ignore[arg-type]
+        if row is None or row[0] != text:
+            self._lost = JournalLost(
+                f"{self._sql.journal}: log {seq}, which this replica had read, is gone or "
+                "changed (a database crash before the WAL flush, or a failover); restart the "
+                "replica to replay the journal"
+            )
+            raise self._lost
+
+    def _discard_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # Reading -----------------------------------------------------------------------------
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        """Logs numbered ``log_number_from`` and up, in order, as committed so far."""
+        with self._lock:
+            rows = self._take_prefetched(log_number_from)
+        return self._iter_logs(log_number_from, rows)
+
+    def _take_prefetched(self, start: int) -> list[_Row] | None:
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is None or prefetched[:2] != (threading.get_ident(), start):
+            return None
+        return prefetched[2]
+
+    def _iter_logs(self, position: int, rows: list[_Row] | None) -> Iterator[dict[str, Any]]:
+        while True:
+            if rows is None:
+                rows = self._read_page(position)
+            for row in rows:
+                if row[0] != position:
+                    raise JournalGap(
+                        f"{self._sql.journal}: expected log {position}, found {row[0]}"
+                    )
+                position += 1
+                self._next_read = position
+                self._last_read = row
+                yield json.loads(row[1])
+            if len(rows) < _PAGE:
+                return
+            rows = None
+
+    def _read_page(self, position: int) -> list[_Row]:
+        with self._lock:
+            try:
+                return self._query_page(position)
+            except psycopg.OperationalError:
+                # Reads change nothing, so one retry on a fresh connection is safe.
+                self._discard_connection()
+                return self._query_page(position)
+
+    def _query_page(self, position: int) -> list[_Row]:
+        cursor = self._connection().execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
+        return cursor.fetchall()
+
+    # Appending ---------------------------------------------------------------------------
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        """Appends ``logs`` as one transaction; returns once it has committed.
+
+        A connection lost mid-append is retried once on a new connection; the batch's id
+        keeps it from being written twice when the lost attempt did commit.
+        """
+        if not logs:
+            return
+        # Optuna's own backends write json.dumps text (NaN and Infinity allowed), so text it
+        # is: jsonb would refuse NaN.
+        texts = [json.dumps(log, separators=(",", ":")) for log in logs]
+        batch = uuid.uuid4()
+        with self._lock:
+            try:
+                self._append_once(texts, batch)
+            except psycopg.OperationalError:
+                self._discard_connection()
+                self._append_once(texts, batch, retry=True)
+
+    def _append_once(self, texts: list[str], batch: uuid.UUID, *, retry: bool = False) -> None:
+        conn = self._connection()
+        start = self._next_read
+        tail = conn.cursor()
+        try:
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                if self._group_commit:
+                    conn.execute("SET LOCAL synchronous_commit TO off")
+                self._execute_append(conn.cursor(), texts, batch)
+                conn.execute("COMMIT")
+                tail.execute(self._sql.read, (start, _PAGE))  # type: ignore[arg-type]
+                if self._group_commit:
+                    conn.execute(self._sql.flush)  # type: ignore[arg-type]
+        except psycopg.errors.UniqueViolation as e:
+            self._rollback(conn)
+            if retry and (e.diag.constraint_name or "").endswith("_batch_key"):
+                # The lost attempt had committed: the batch is in the log once, perhaps not
+                # durable yet.
+                if self._group_commit:
+                    conn.execute(self._sql.flush)  # type: ignore[arg-type]
+                return
+            raise
+        except psycopg.Error:
+            self._rollback(conn)
+            raise
+        self._prefetched = (threading.get_ident(), start, tail.fetchall())
+
+    def _execute_append(
+        self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID
+    ) -> None:
+        """Runs the append statement on ``cursor`` inside the caller's transaction."""
+        params = {"n": len(texts), "logs": texts, "batch": batch}
+        cursor.execute(self._sql.append, params)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _rollback(conn: psycopg.Connection[Any]) -> None:
+        # The pipeline stopped at the error, before COMMIT: the explicit transaction is open.
+        if not conn.broken and conn.info.transaction_status == pq.TransactionStatus.INERROR:
+            conn.execute("ROLLBACK")
+
+    # Snapshots ---------------------------------------------------------------------------
+
+    def save_snapshot(self, snapshot: bytes) -> None:
+        """Stores Optuna's pickled replay state if enough logs came since the last one."""
+        if self._snapshot_every is None:
+            return
+        with self._lock:
+            # Optuna saves right after a full read, so the state covers what was read.
+            log_number = self._next_read
+            if log_number - self._snapshot_log_number < self._snapshot_every:
+                return
+            params = (optuna.__version__, log_number, snapshot)
+            self._connection().execute(self._sql.save_snapshot, params)  # type: ignore[arg-type]
+            self._snapshot_log_number = log_number
+
+    def load_snapshot(self) -> bytes | None:
+        """The newest snapshot saved by this Optuna version, or None."""
+        if self._snapshot_every is None:
+            return None
+        with self._lock:
+            query = self._sql.load_snapshot
+            row = self._connection().execute(query, (optuna.__version__,)).fetchone()  # type: ignore[arg-type]
+            if row is None:
+                return None
+            self._snapshot_log_number = row[0]
+        return bytes(row[1])
+
+
+def postgres_layout(url: str) -> str:
+    """Which layout a PostgreSQL storage URL opens: ``"journal"`` or ``"rdb"``.
+
+    ``?hposerve_backend=journal|rdb`` decides. Without it, a database (schema) that holds
+    Optuna's RDB tables and no journal keeps being read through Optuna's ``RDBStorage``, so
+    studies written there stay readable; anything else (an empty database, or one with the
+    journal) opens the journal.
+
+    Raises:
+        InvalidArgument: the URL is not a PostgreSQL one, or has bad ``hposerve_*`` options.
+        psycopg.OperationalError: the database cannot be reached (only when it must look).
+    """
+    _, options = split_options(url)
+    if "backend" in options:
+        return options["backend"]
+    with psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=10) as conn:
+        tables = _pg_schema.existing_tables(conn, options.get("schema"))
+    rdb = all(t in tables for t in _pg_schema.RDB_MARKER_TABLES)
+    return "rdb" if rdb and _pg_schema.JOURNAL_TABLE not in tables else "journal"

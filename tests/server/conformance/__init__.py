@@ -1,0 +1,1 @@
+"""One suite of service cases, run against the domain in-process and through gRPC."""

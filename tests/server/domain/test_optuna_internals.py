@@ -1,0 +1,169 @@
+"""The private Optuna internals that ``hposerve.server.domain._optuna`` relies on still exist.
+
+Each function of ``_optuna`` is run on a real study, the way the service runs it, so that an
+Optuna release that renames or removes what it touches fails here, naming it, rather than as
+an INTERNAL answer in production.
+"""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution, IntDistribution
+from optuna.storages import JournalStorage
+from optuna.trial import TrialState
+
+import hposerve.server
+from hposerve.server.domain import _optuna
+from hposerve.server.storage import LocalJournalBackend, close_storage, open_storage
+
+SPACE = {"x": FloatDistribution(0.0, 1.0), "n": IntDistribution(1, 5)}
+
+
+@pytest.fixture
+def study() -> optuna.Study:
+    return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+
+
+def test_the_private_attributes_used_exist(study: optuna.Study) -> None:
+    trial = study.ask()
+    frozen = study._storage.get_all_studies()[0]
+    missing = [
+        what
+        for what, present in {
+            "Study._storage": hasattr(study, "_storage"),
+            "Study._study_id": hasattr(study, "_study_id"),
+            "Study._thread_local.cached_all_trials": hasattr(
+                study._thread_local, "cached_all_trials"
+            ),
+            "Study._thread_local.in_optimize_loop": hasattr(
+                study._thread_local, "in_optimize_loop"
+            ),
+            "FrozenStudy._study_id": hasattr(frozen, "_study_id"),
+            "Trial._trial_id": hasattr(trial, "_trial_id"),
+            "Trial._suggest": callable(getattr(trial, "_suggest", None)),
+            "Trial._cached_frozen_trial": hasattr(trial, "_cached_frozen_trial"),
+            "FrozenTrial._trial_id": hasattr(study.trials[0], "_trial_id"),
+            "BaseDistribution._contains": callable(
+                getattr(FloatDistribution(0.0, 1.0), "_contains", None)
+            ),
+            "optuna.study._tell._tell_with_warning": callable(
+                getattr(optuna.study._tell, "_tell_with_warning", None)
+            ),
+            "optuna.storages.journal._base.BaseJournalSnapshot": isinstance(
+                _optuna.BaseJournalSnapshot, type
+            ),
+        }.items()
+        if not present
+    ]
+    assert missing == []
+
+
+def test_ids_storage_and_cached_trial(study: optuna.Study) -> None:
+    trial = study.ask()
+    assert _optuna.storage_of(study) is study._storage
+    assert _optuna.study_id_of(study) == study._study_id
+    assert _optuna.study_id_of(_optuna.storage_of(study).get_all_studies()[0]) == study._study_id
+    assert _optuna.trial_id_of(trial) == _optuna.trial_id_of(study.trials[0])
+    assert _optuna.cached_trial(trial).number == trial.number
+
+
+def test_suggest_and_refresh(study: optuna.Study) -> None:
+    trial = study.ask()
+    value = _optuna.suggest(trial, "x", SPACE["x"])
+    assert 0.0 <= value <= 1.0 and trial.params == {"x": value}
+    # Another process writes the trial: a refresh sees it.
+    storage = _optuna.storage_of(study)
+    storage.set_trial_user_attr(_optuna.trial_id_of(trial), "k", 1)
+    assert "k" not in _optuna.cached_trial(trial).user_attrs
+    _optuna.refresh_trial(trial)
+    assert _optuna.cached_trial(trial).user_attrs == {"k": 1}
+    _optuna.drop_trials_cache(study)
+    assert study._thread_local.cached_all_trials is None
+
+
+def test_new_trial_samples_the_space_and_fails_a_half_sampled_trial(study: optuna.Study) -> None:
+    trial = _optuna.new_trial(study, SPACE)
+    assert set(trial.params) == {"x", "n"}
+    assert study.trials[-1].state == TrialState.RUNNING
+    bad = {
+        "x": FloatDistribution(0.0, 1.0),
+        "c": optuna.distributions.CategoricalDistribution(["a"]),
+    }
+    study.sampler = _Refusing()
+    with pytest.raises(ValueError, match="refused"):
+        _optuna.new_trial(study, bad)
+    assert study.trials[-1].state == TrialState.FAIL
+
+
+class _Refusing(optuna.samplers.RandomSampler):
+    def sample_independent(self, *args: object, **kwargs: object) -> object:
+        raise ValueError("refused")
+
+
+def test_tell_finishes_without_a_copy_and_allows_study_stop(study: optuna.Study) -> None:
+    trial = study.ask(SPACE)
+    _optuna.tell(study, trial, [0.5], TrialState.COMPLETE)
+    assert study.trials[-1].state == TrialState.COMPLETE and study.trials[-1].values == [0.5]
+    # A sampler that stops the study when done (the grid sampler) is told as in optimize().
+    grid = optuna.create_study(sampler=optuna.samplers.GridSampler({"x": [0.0]}))
+    only = grid.ask({"x": FloatDistribution(0.0, 1.0)})
+    _optuna.tell(grid, only.number, [1.0], TrialState.COMPLETE)
+    assert grid.trials[-1].state == TrialState.COMPLETE
+    assert grid._thread_local.in_optimize_loop is False
+
+
+def test_contains() -> None:
+    assert _optuna.contains(FloatDistribution(0.0, 1.0), 0.5)
+    assert not _optuna.contains(FloatDistribution(0.0, 1.0), 2.0)
+
+
+def test_wrapped_backend(tmp_path: pathlib.Path) -> None:
+    embedded = open_storage(None, data_dir=tmp_path)
+    try:
+        assert isinstance(embedded, JournalStorage)
+        assert isinstance(_optuna.wrapped_backend(embedded), LocalJournalBackend)
+    finally:
+        close_storage(embedded)
+    rdb = optuna.storages.get_storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert isinstance(_optuna.wrapped_backend(rdb), optuna.storages.RDBStorage)
+    assert _optuna.wrapped_backend(optuna.storages.InMemoryStorage()) is None
+
+
+def test_no_other_server_module_touches_optuna_internals() -> None:
+    """Private Optuna names are reached from ``_optuna`` only."""
+    root = pathlib.Path(hposerve.server.__file__).parent
+    private = {
+        "_storage",
+        "_study_id",
+        "_trial_id",
+        "_thread_local",
+        "_suggest",
+        "_cached_frozen_trial",
+        "_contains",
+        "_tell_with_warning",
+        "_backend",
+    }
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "_optuna.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            name = None
+            if isinstance(node, ast.Attribute) and node.attr in private:
+                # self._storage and the like are our own attributes, not Optuna's.
+                if not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+                    name = node.attr
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("optuna"):
+                if any(part.startswith("_") for part in (node.module or "").split(".")):
+                    name = node.module
+            elif isinstance(node, ast.Constant) and node.value in private:
+                name = node.value  # getattr(x, "_backend")
+            where = path.relative_to(root).as_posix()
+            if name:
+                offenders.append(f"{where}:{node.lineno}: {name}")
+    assert offenders == []

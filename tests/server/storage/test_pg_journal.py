@@ -1,0 +1,328 @@
+"""The PostgreSQL journal backend: ordering, transactions, replicas, snapshots, schema."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import random
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+from optuna.storages import JournalStorage
+from optuna.trial import TrialState
+from pg_support import POSTGRES_URL, MakeBackend, connect, journal_rows
+
+from hposerve.server.storage._pg_journal import (
+    JournalLost,
+    PostgresJournalBackend,
+    postgres_layout,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def read_all(backend: PostgresJournalBackend, start: int = 0) -> list[dict[str, Any]]:
+    return list(backend.read_logs(start))
+
+
+def test_snapshot_interface_is_the_one_journal_storage_checks() -> None:
+    from optuna.storages.journal import _storage
+    from optuna.storages.journal._base import BaseJournalSnapshot
+
+    assert _storage.BaseJournalSnapshot is BaseJournalSnapshot
+    assert issubclass(PostgresJournalBackend, BaseJournalSnapshot)
+
+
+def test_a_batch_is_one_transaction_with_consecutive_numbers(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.append_logs([{"i": 0}])
+    backend.append_logs([{"i": 1}, {"i": 2}, {"i": 3}])
+    backend.append_logs([])
+    assert [seq for seq, _ in journal_rows(str(backend.schema))] == [0, 1, 2, 3]
+    assert read_all(backend) == [{"i": i} for i in range(4)]
+    assert read_all(backend, 2) == [{"i": 2}, {"i": 3}]
+    assert read_all(backend, 4) == []
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_an_entry_that_commits_late_is_not_skipped(
+    make_backend: MakeBackend, group_commit: bool
+) -> None:
+    """A appends first and commits last; B appends second and commits first.
+
+    With numbers taken from a sequence (bigserial), B would commit as log 1 while A's log 0 is
+    uncommitted, a reader at 0 would see [B] and go on from 1: A would be lost to it.
+    """
+    slow, reader = make_backend(), make_backend()
+    fast = make_backend(group_commit=group_commit)
+    with connect() as conn:
+        conn.execute("BEGIN")
+        slow._execute_append(conn.cursor(), ['{"who":"slow"}'], uuid.uuid4())
+        done = threading.Event()
+
+        def append_fast() -> None:
+            fast.append_logs([{"who": "fast"}])
+            done.set()
+
+        thread = threading.Thread(target=append_fast, daemon=True)
+        thread.start()
+        committed_early = done.wait(0.5)
+        seen_meanwhile = read_all(reader)
+        conn.execute("COMMIT")
+    thread.join(10)
+    assert not committed_early, "the second appender did not wait for the first"
+    assert seen_meanwhile == []
+    assert read_all(reader) == [{"who": "slow"}, {"who": "fast"}]
+
+
+def test_an_aborted_append_leaves_no_hole(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    with connect() as conn:
+        conn.execute("BEGIN")
+        backend._execute_append(conn.cursor(), ['{"aborted":1}'], uuid.uuid4())
+        conn.execute("ROLLBACK")
+    backend.append_logs([{"i": 0}])
+    assert [seq for seq, _ in journal_rows(str(backend.schema))] == [0]
+    assert read_all(backend) == [{"i": 0}]
+
+
+def _append_batches(backend: PostgresJournalBackend, writer: int, batches: int) -> None:
+    rng = random.Random(writer)
+    i = 0
+    for _ in range(batches):
+        size = rng.randint(1, 3)
+        backend.append_logs([{"w": writer, "i": i + k} for k in range(size)])
+        i += size
+
+
+@pytest.mark.parametrize("group_commit", [True, False])
+def test_a_polling_reader_sees_every_entry_once_in_order(
+    make_backend: MakeBackend, group_commit: bool
+) -> None:
+    writers = [make_backend(group_commit=group_commit) for _ in range(4)]
+    reader = make_backend()
+    seen: list[dict[str, Any]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while True:
+            finished = stop.is_set()  # read once more after the writers are done
+            seen.extend(reader.read_logs(len(seen)))
+            if finished:
+                return
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    threads = [
+        threading.Thread(target=_append_batches, args=(backend, n, 120))
+        for n, backend in enumerate(writers)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stop.set()
+    poller.join()
+
+    rows = journal_rows(str(reader.schema))
+    assert [seq for seq, _ in rows] == list(range(len(rows)))
+    assert seen == [json.loads(log) for _, log in rows]
+    for writer in range(len(writers)):
+        own = [log["i"] for log in seen if log["w"] == writer]
+        assert own == list(range(len(own))) and len(own) >= 120
+
+
+def test_a_lost_connection_is_retried_without_writing_twice(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.append_logs([{"i": 0}])
+    _terminate_connection(backend)
+    backend.append_logs([{"i": 1}])
+    # The first attempt committed but its answer was lost: the retry finds the batch there.
+    batch = uuid.uuid4()
+    with backend._lock:
+        backend._append_once(['{"i":2}'], batch)
+        backend._append_once(['{"i":2}'], batch, retry=True)
+    assert read_all(make_backend()) == [{"i": 0}, {"i": 1}, {"i": 2}]
+
+
+def _terminate_connection(backend: PostgresJournalBackend) -> None:
+    with connect() as conn:
+        pid = backend._connection().info.backend_pid
+        conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+
+
+def test_a_replica_that_read_logs_the_database_lost_stops(make_backend: MakeBackend) -> None:
+    """What a database crash before the WAL flush looks like to a replica that read the tail."""
+    writer, replica = make_backend(), make_backend()
+    writer.append_logs([{"i": 0}])
+    writer.append_logs([{"i": 1}])
+    assert read_all(replica) == [{"i": 0}, {"i": 1}]
+    with connect() as conn:
+        conn.execute(f'DELETE FROM "{replica.schema}".hposerve_journal WHERE seq = 1')
+        conn.execute(f'UPDATE "{replica.schema}".hposerve_journal_head SET next_seq = 1')
+    writer.append_logs([{"i": "other"}])  # takes number 1 again
+    _terminate_connection(replica)
+    with pytest.raises(JournalLost, match="log 1"):
+        read_all(replica, 2)
+    with pytest.raises(JournalLost):
+        replica.append_logs([{"i": 2}])
+
+
+def test_a_replica_reconnects_when_nothing_was_lost(make_backend: MakeBackend) -> None:
+    replica = make_backend()
+    replica.append_logs([{"i": 0}])
+    assert read_all(replica) == [{"i": 0}]
+    _terminate_connection(replica)
+    assert read_all(replica, 1) == []
+    replica.append_logs([{"i": 1}])
+    assert read_all(replica, 1) == [{"i": 1}]
+
+
+def test_replicas_see_each_others_trials_on_the_next_call(make_backend: MakeBackend) -> None:
+    a = JournalStorage(make_backend())
+    b = JournalStorage(make_backend())
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study_a = optuna.create_study(storage=a, study_name="shared", sampler=sampler)
+    study_b = optuna.load_study(study_name="shared", storage=b, sampler=sampler)
+
+    told = study_a.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study_a.tell(told, 0.25)
+    asked = study_b.ask()
+    assert asked.number == 1
+    assert [(t.number, t.state, t.value) for t in study_b.get_trials()[:1]] == [
+        (0, TrialState.COMPLETE, 0.25)
+    ]
+    study_b.tell(asked, 0.5)
+    assert [t.value for t in study_a.get_trials()] == [0.25, 0.5]
+
+
+def _fill(storage: JournalStorage, trials: int) -> None:
+    study = optuna.create_study(storage=storage, study_name="big")
+    study.set_user_attr("k", "v")
+    for n in range(trials):
+        trial = study.ask()
+        trial.suggest_int("n", 0, 1000)
+        trial.report(n / 2, 0)
+        study.tell(trial, float(n))
+
+
+def _state(storage: JournalStorage) -> list[Any]:
+    studies = storage.get_all_studies()
+    return [(s, storage.get_all_trials(s._study_id)) for s in studies]
+
+
+def test_a_restart_from_a_snapshot_equals_a_full_replay(make_backend: MakeBackend) -> None:
+    writer = JournalStorage(make_backend(snapshot_every=1))
+    _fill(writer, 230)  # Optuna offers snapshots at trials 100 and 200
+    with connect() as conn:
+        (snapshot_at,) = conn.execute(
+            f'SELECT log_number FROM "{make_backend().schema}".hposerve_journal_snapshot'
+        ).fetchone()
+    assert snapshot_at > 0
+
+    restored_backend = make_backend()
+    starts: list[int] = []
+    read = restored_backend.read_logs
+
+    def spy(log_number_from: int) -> Iterator[dict[str, Any]]:
+        starts.append(log_number_from)
+        return read(log_number_from)
+
+    restored_backend.read_logs = spy  # type: ignore[method-assign]
+    restored = JournalStorage(restored_backend)
+    replayed = JournalStorage(make_backend(snapshot_every=None))
+
+    assert starts[0] == snapshot_at
+    assert _state(restored) == _state(replayed) == _state(writer)
+    # The restored replica goes on writing where the log is.
+    study = optuna.load_study(study_name="big", storage=restored)
+    study.tell(study.ask(), 1.0)
+    assert len(optuna.load_study(study_name="big", storage=writer).trials) == 231
+
+
+def test_snapshots_are_kept_only_for_their_optuna_version(make_backend: MakeBackend) -> None:
+    backend = make_backend(snapshot_every=1)
+    backend.append_logs([{"i": 0}])
+    read_all(backend)
+    backend.save_snapshot(b"state")
+    assert make_backend().load_snapshot() == b"state"
+    with connect() as conn:
+        conn.execute(
+            f'UPDATE "{backend.schema}".hposerve_journal_snapshot SET optuna_version = %s',
+            ("0.0.1",),
+        )
+    assert make_backend().load_snapshot() is None
+
+
+def test_fewer_new_logs_than_snapshot_every_store_no_snapshot(make_backend: MakeBackend) -> None:
+    backend = make_backend(snapshot_every=3)
+    backend.append_logs([{"i": 0}, {"i": 1}])
+    read_all(backend)
+    backend.save_snapshot(b"early")
+    assert backend.load_snapshot() is None
+    backend.append_logs([{"i": 2}])
+    read_all(backend)
+    backend.save_snapshot(b"later")
+    assert backend.load_snapshot() == b"later"
+
+
+def test_replicas_opening_a_fresh_database_at_once_all_succeed(pg_schema: str) -> None:
+    def open_one(_: int) -> PostgresJournalBackend:
+        return PostgresJournalBackend(POSTGRES_URL, schema=pg_schema)
+
+    # An error in any of them is raised here.
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        backends = list(pool.map(open_one, range(6)))
+    for backend in backends:
+        backend.close()
+
+
+def test_the_schema_can_come_from_the_url(pg_schema: str) -> None:
+    backend = PostgresJournalBackend(f"{POSTGRES_URL}?hposerve_schema={pg_schema}")
+    try:
+        backend.append_logs([{"i": 0}])
+        assert backend.schema == pg_schema
+        assert len(journal_rows(pg_schema)) == 1
+    finally:
+        backend.close()
+
+
+def test_a_closed_backend_refuses_calls(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    backend.close()
+    backend.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        backend.append_logs([{"i": 0}])
+
+
+def test_a_pickled_backend_opens_its_own_connection(make_backend: MakeBackend) -> None:
+    import pickle
+
+    backend = make_backend()
+    backend.append_logs([{"i": 0}])
+    copy = pickle.loads(pickle.dumps(backend))
+    try:
+        assert read_all(copy) == [{"i": 0}]
+    finally:
+        copy.close()
+
+
+def test_the_layout_follows_the_option_then_what_the_database_holds(pg_schema: str) -> None:
+    url = f"{POSTGRES_URL}?hposerve_schema={pg_schema}"
+    assert postgres_layout(url) == "journal"
+    assert postgres_layout(url + "&hposerve_backend=rdb") == "rdb"
+    with connect() as conn:
+        conn.execute(f'CREATE SCHEMA "{pg_schema}"')
+    rdb = optuna.storages.RDBStorage(f"{POSTGRES_URL}?options=-csearch_path%3D{pg_schema}")
+    try:
+        rdb.create_new_study([optuna.study.StudyDirection.MINIMIZE], "old")
+        assert postgres_layout(url) == "rdb"
+        assert postgres_layout(url + "&hposerve_backend=journal") == "journal"
+    finally:
+        rdb.engine.dispose()
+    PostgresJournalBackend(url).close()
+    assert postgres_layout(url) == "journal"  # both: the journal is what hposerve wrote
