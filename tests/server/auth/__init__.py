@@ -1,0 +1,1 @@
+"""The multi-team layer: access rule, identity store, interceptor and AdminService."""
