@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
+import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -12,8 +14,25 @@ import grpc
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
+from hposerve.client._session import SESSION_FIELDS
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc, types_pb2
+
+
+def quota_status(delay: float) -> Any:
+    """A google.rpc.Status: RESOURCE_EXHAUSTED, retry after ``delay`` seconds.
+
+    Needs googleapis-common-protos (the tests that use it skip without it).
+    """
+    from google.rpc import error_details_pb2, status_pb2
+
+    info = error_details_pb2.RetryInfo()
+    info.retry_delay.FromTimedelta(datetime.timedelta(seconds=delay))
+    status = status_pb2.Status(
+        code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0], message="quota: asks per second"
+    )
+    status.details.add().Pack(info)
+    return status
 
 
 @contextlib.contextmanager
@@ -41,6 +60,7 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
         # method -> status codes to abort with, one per call, before answering normally.
         self.failures: dict[str, list[grpc.StatusCode]] = {}
         self.studies: dict[str, pb.Study] = {}
+        self.study_attrs: dict[str, pb.StudyAttributes] = {}
         self.trials: dict[str, pb.Trial] = {}
         self.prune_above = float("inf")
         self.not_running: set[str] = set()
@@ -48,6 +68,9 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
         self.ask_extra_params: list[pb.Parameter] = []
         # method -> hook run on each call after it is recorded (may sleep or abort).
         self.hooks: dict[str, Callable[[Any, grpc.ServicerContext], None]] = {}
+        # method -> retry delays: each call is refused RESOURCE_EXHAUSTED with the next one as
+        # its google.rpc.RetryInfo (a quota), before answering normally.
+        self.quota: dict[str, list[float]] = {}
 
     # Helpers.
 
@@ -60,8 +83,14 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
             )
             planned = self.failures.get(method)
             code = planned.pop(0) if planned else None
+            delays = self.quota.get(method)
+            delay = delays.pop(0) if delays else None
         if code is not None:
             context.abort(code, f"planned {code.name}")
+        if delay is not None:
+            from grpc_status import rpc_status
+
+            context.abort_with_status(rpc_status.to_status(quota_status(delay)))
         hook = self.hooks.get(method)
         if hook is not None:
             hook(request, context)
@@ -221,12 +250,19 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
             state=types_pb2.WAITING,
             params=[pb.Parameter(name=k, value=v) for k, v in request.params.items()],
             user_attrs=request.user_attrs,
+            user_attrs_json=request.user_attrs_json,
         )
 
     def SetTrialUserAttributes(self, request, context):  # noqa: N802
         self._enter("SetTrialUserAttributes", request, context)
         trial = self._trial(request.trial, context)
         trial.user_attrs.update(request.user_attrs)
+        if request.user_attrs_json:
+            attrs = {
+                **json.loads(trial.user_attrs_json or "{}"),
+                **json.loads(request.user_attrs_json),
+            }
+            trial.user_attrs_json = json.dumps(attrs)
         return trial
 
     def GetBestTrial(self, request, context):  # noqa: N802
@@ -240,6 +276,24 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, "no complete trial")
         return min(complete, key=lambda t: t.values[0])
 
+    def AddTrials(self, request, context):  # noqa: N802
+        self._enter("AddTrials", request, context)
+        return pb.AddTrialsResponse(trials=request.trials)
+
+    def GetStudyAttributes(self, request, context):  # noqa: N802
+        self._enter("GetStudyAttributes", request, context)
+        return self.study_attrs.get(request.name, pb.StudyAttributes())
+
+    def UpdateStudyAttributes(self, request, context):  # noqa: N802
+        self._enter("UpdateStudyAttributes", request, context)
+        attrs = self.study_attrs.setdefault(request.name, pb.StudyAttributes())
+        merged = {**json.loads(attrs.user_attrs_json or "{}")}
+        merged.update(json.loads(request.user_attrs_json or "{}"))
+        attrs.user_attrs_json = json.dumps(merged)
+        if request.metric_names:
+            attrs.metric_names[:] = request.metric_names
+        return attrs
+
     def GetParetoFront(self, request, context):  # noqa: N802
         self._enter("GetParetoFront", request, context)
         return pb.GetParetoFrontResponse(
@@ -249,3 +303,27 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
                 if name.startswith(request.parent + "/") and t.state == types_pb2.COMPLETE
             ]
         )
+
+
+class SessionQuotaService(FakeStudyService):
+    """Serves sessions too; a call planned in ``session_quota`` is refused in-band (a message
+    answering RESOURCE_EXHAUSTED with a RetryInfo, the stream going on), like a server's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session_quota: dict[str, list[float]] = {}
+
+    def Session(self, request_iterator, context):  # noqa: N802
+        methods = {field: method for method, field in SESSION_FIELDS.items()}
+        for request in request_iterator:
+            field = request.WhichOneof("call")
+            method = methods[field]
+            with self.lock:
+                delays = self.session_quota.get(method)
+                delay = delays.pop(0) if delays else None
+            if delay is not None:
+                refusal = pb.Status.FromString(quota_status(delay).SerializeToString())
+                yield pb.SessionResponse(error=refusal)
+                continue
+            answer = getattr(self, method)(getattr(request, field), context)
+            yield pb.SessionResponse(**{field: answer})

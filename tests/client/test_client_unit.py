@@ -26,6 +26,7 @@ from hposerve.client import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     ServerError,
     TrialPruned,
     Unauthenticated,
@@ -116,7 +117,7 @@ def test_invalid_argument_is_not_retried(service, client):
         (grpc.StatusCode.DEADLINE_EXCEEDED, DeadlineExceeded),
         (grpc.StatusCode.INTERNAL, ServerError),
         (grpc.StatusCode.UNIMPLEMENTED, ServerError),
-        (grpc.StatusCode.RESOURCE_EXHAUSTED, ServerError),
+        (grpc.StatusCode.RESOURCE_EXHAUSTED, ResourceExhausted),
     ],
 )
 def test_status_codes_map_to_our_exceptions(fake, code, error_class):
@@ -188,6 +189,9 @@ def test_every_call_has_a_deadline_and_the_metadata(fake):
         assert study.get_trial(0).value == 0.5
         assert study.best_trial.number == 0
         assert len(study.best_trials) == 1
+        study.set_user_attr("n", 3)
+        assert study.user_attrs == {"n": 3}  # an int stays an int
+        study.add_trial(study.get_trial(0))
         study.delete()
     all_rpcs = set(pb.DESCRIPTOR.services_by_name["StudyService"].methods_by_name) - {"Session"}
     assert set(service.methods()) == all_rpcs

@@ -349,6 +349,14 @@ def test_only_known_environment_variables() -> None:
         assert {k for k in launch.env if k.startswith("HPOSERVE_")} <= known, name
 
 
+def test_every_launch_beyond_loopback_turns_auth_on() -> None:
+    """A server bound beyond loopback without auth refuses to start: each launch has auth."""
+    for name, launch in launches().items():
+        assert launch.setting("--host", "HPOSERVE_HOST") == "0.0.0.0", name
+        assert "--auth" in launch.argv or launch.env.get("HPOSERVE_AUTH") == "1", name
+        assert "--insecure" not in launch.argv, name
+
+
 def test_readme_names_every_file() -> None:
     readme = (DEPLOY / "README.md").read_text()
     for path in DEPLOY.rglob("*"):
@@ -374,8 +382,12 @@ def localize(
     launch: Launch, *, port: int, data_dir: Path, storage: str | None = None
 ) -> tuple[list[str], dict[str, str]]:
     """The launch's argv and environment for this machine: our port, data dir and storage."""
-    replacements = {"--port": str(port), "--data-dir": str(data_dir)}
-    env_replacements = {"HPOSERVE_PORT": str(port), "HPOSERVE_DATA_DIR": str(data_dir)}
+    replacements = {"--port": str(port), "--data-dir": str(data_dir), "--metrics-port": "0"}
+    env_replacements = {
+        "HPOSERVE_PORT": str(port),
+        "HPOSERVE_DATA_DIR": str(data_dir),
+        "HPOSERVE_METRICS_PORT": "0",  # a free port: a fixed one may be taken here
+    }
     if storage is not None:
         assert launch.setting("--storage", "HPOSERVE_STORAGE"), "this launch sets no storage"
         replacements["--storage"] = storage
@@ -463,9 +475,30 @@ def test_embedded_command_serves_and_stops_on_sigterm(
     except subprocess.TimeoutExpired:
         pytest.fail(f"a second server started on a locked data dir:\n{second.output()}")
     assert code != 0
+    check_auth_is_on(server, data_dir)
     stop_gracefully(server)
     assert run_healthcheck(server.port) != 0
     assert not (tmp_path / "hposerve-data").exists(), "the data dir was not passed on"
+
+
+def check_auth_is_on(server: ServerProcess, data_dir: Path) -> None:
+    """No token: UNAUTHENTICATED; the operator that ``hposerve admin init`` makes gets in."""
+    import grpc
+
+    from hposerve.v1 import study_service_pb2, study_service_pb2_grpc
+
+    init = [sys.executable, "-m", "hposerve.cli", "admin", "init", "--data-dir", str(data_dir)]
+    done = subprocess.run(init, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    token = done.stdout
+    request = study_service_pb2.ListStudiesRequest(parent="namespaces/default")
+    with grpc.insecure_channel(server.target) as channel:
+        stub = study_service_pb2_grpc.StudyServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.ListStudies(request, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        md = [("authorization", f"Bearer {token.strip()}")]
+        assert not stub.ListStudies(request, metadata=md, timeout=10).studies
 
 
 def postgres_url() -> str:

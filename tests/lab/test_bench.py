@@ -11,7 +11,7 @@ import os
 import pytest
 
 from hposerve.lab import _bench
-from hposerve.lab._bench_cases import case_breakdown
+from hposerve.lab._bench_cases import case_auth_tls, case_breakdown
 from hposerve.server.storage import close_storage, open_storage
 
 TINY = _bench.Sizes(
@@ -33,6 +33,9 @@ FIGURES = [
     "domain_ms_per_trial",
     "session_call_us",
     "unary_call_us",
+    "auth_off_ms_per_trial",
+    "auth_tls_ms_per_trial",
+    "auth_tls_ratio",
     "grpc_echo_round_trip_us",
     "random_floor_ms_per_trial",
     "inprocess_random_ms_per_trial",
@@ -88,6 +91,14 @@ def test_the_breakdown_closes_its_own_storage(target, tmp_path):
     # make this raise StorageLocked.
     storage = open_storage(None, data_dir=os.path.join(tmp_path, "domain"))
     close_storage(storage)
+
+
+def test_auth_and_tls_cost_is_measured_against_the_same_run_without(target, tmp_path):
+    figures = case_auth_tls(target, str(tmp_path), 4)
+    assert set(figures) == {"auth_off_ms_per_trial", "auth_tls_ms_per_trial", "auth_tls_ratio"}
+    assert figures["auth_tls_ratio"] == pytest.approx(
+        figures["auth_tls_ms_per_trial"] / figures["auth_off_ms_per_trial"]
+    )
 
 
 def test_the_helper_programs_run_as_modules():

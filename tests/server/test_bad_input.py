@@ -534,7 +534,9 @@ def test_client_raises_its_own_exceptions(client, stub, study_name):
     expect_client(hc.InvalidArgument, lambda: trial.report(math.nan, 0), "nan")
     expect_client(hc.InvalidArgument, lambda: trial.report(1.0, -1), "step")
     expect_client(hc.InvalidArgument, lambda: study.tell(trial, math.inf), "inf")
-    expect_client(hc.InvalidArgument, lambda: study.tell(trial, [1.0, 2.0]), "2 value")
+    # As in Optuna: two values for one objective fail the trial unless told COMPLETE.
+    told_two = lambda: study.tell(trial, [1.0, 2.0], state="complete")  # noqa: E731
+    expect_client(hc.InvalidArgument, told_two, "2 value")
     expect_client(hc.InvalidArgument, lambda: study.tell(trial, 1.0, state="pruned"), "PRUNED")
     expect_client(hc.FailedPrecondition, lambda: study.best_trial, "no complete")
     assert snapshot(stub, study.resource_name) == before
@@ -542,7 +544,7 @@ def test_client_raises_its_own_exceptions(client, stub, study_name):
 
     other = two.ask()
     expect_client(hc.FailedPrecondition, lambda: other.report(1.0, 0), "objectives")
-    expect_client(hc.InvalidArgument, lambda: two.tell(other, 1.0), "2 objective")
+    expect_client(hc.InvalidArgument, lambda: two.tell(other, 1.0, state="complete"), "2 objective")
 
     study.tell(trial, 1.0)
     expect_client(hc.FailedPrecondition, lambda: study.tell(trial, 2.0), "already finished")

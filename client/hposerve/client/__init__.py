@@ -19,6 +19,7 @@ from ._comparison import (
 )
 from ._config import ClientConfig
 from ._distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+from ._enums import StudyDirection, TrialState
 from ._errors import (
     AlreadyExists,
     DeadlineExceeded,
@@ -27,6 +28,7 @@ from ._errors import (
     InvalidArgument,
     NotFound,
     PermissionDenied,
+    ResourceExhausted,
     ServerError,
     TrialPruned,
     Unauthenticated,
@@ -56,11 +58,14 @@ __all__ = [
     "InvalidArgument",
     "NotFound",
     "PermissionDenied",
+    "ResourceExhausted",
     "ServerError",
     "Study",
+    "StudyDirection",
     "StudySummary",
     "Trial",
     "TrialPruned",
+    "TrialState",
     "Unauthenticated",
     "Unavailable",
     "narrow_space",

@@ -2,71 +2,29 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 import grpc
 
 from hposerve.v1 import comparison_service_pb2 as cpb
-from hposerve.v1 import study_service_pb2 as pb
 
+from ._client_studies import StudyMethods, StudySummary
 from ._comparison import Comparison
 from ._config import ClientConfig
-from ._enums import directions_from_proto
 from ._heartbeat import Heartbeat
-from ._names import namespace_name, parse_study, resolve_comparison, resolve_study
-from ._requests import PrunerArg, SamplerArg, comparison_request, study_options, study_request
+from ._names import resolve_comparison
+from ._pickling import remember
+from ._requests import PrunerArg, SamplerArg, comparison_request, study_options
+from ._security import channel_security
 from ._study import Study
 from ._transport import Transport, make_channel
 
-
-@dataclass(frozen=True)
-class StudySummary:
-    """One study as listed by :meth:`Client.list_studies`.
-
-    Attributes:
-        name: The short study name.
-        resource_name: ``namespaces/{namespace}/studies/{name}``.
-        directions: ``"minimize"`` or ``"maximize"``, one per objective.
-        n_trials: Number of trials in any state.
-        n_complete_trials: Number of complete trials.
-        sampler: The sampler type (``"tpe"``, ``"random"``...), or None for the default.
-        pruner: The pruner type (``"median"``, ``"none"``...), or None for the default.
-        datetime_start: When the study was created (UTC).
-    """
-
-    name: str
-    resource_name: str
-    directions: list[str]
-    n_trials: int
-    n_complete_trials: int
-    sampler: str | None
-    pruner: str | None
-    datetime_start: datetime.datetime | None
-
-    @classmethod
-    def from_proto(cls, proto: pb.Study) -> StudySummary:
-        """Builds a summary from a proto ``Study``."""
-        return cls(
-            name=parse_study(proto.name).study,
-            resource_name=proto.name,
-            directions=directions_from_proto(proto.directions),
-            n_trials=proto.trial_count,
-            n_complete_trials=proto.complete_trial_count,
-            sampler=proto.sampler.WhichOneof("kind") if proto.HasField("sampler") else None,
-            pruner=proto.pruner.WhichOneof("kind") if proto.HasField("pruner") else None,
-            datetime_start=(
-                proto.create_time.ToDatetime(tzinfo=datetime.timezone.utc)
-                if proto.HasField("create_time")
-                else None
-            ),
-        )
+__all__ = ["Client", "StudySummary"]
 
 
-class Client:
+class Client(StudyMethods):
     """A connection to an hposerve server.
 
     Use it as a context manager, or call :meth:`close`. Thread-safe: share one client among
@@ -80,21 +38,32 @@ class Client:
 
     Args:
         target: The server address, e.g. ``"localhost:50051"`` or ``"dns:///hpo.lab:50051"``.
+        token: Bearer token (``hps_...``); None: ``config.token``, else ``HPOSERVE_TOKEN``.
         config: Settings; defaults to ``ClientConfig()``.
-        credentials: TLS credentials for a secure channel; None for an insecure channel.
+        credentials: Channel credentials of your own, instead of the config's TLS settings.
+
+    Raises:
+        ValueError: A token would go in plaintext beyond loopback (use TLS), or settings clash.
+        OSError: A certificate file cannot be read.
     """
 
     def __init__(
         self,
         target: str,
         *,
+        token: str | None = None,
         config: ClientConfig | None = None,
         credentials: grpc.ChannelCredentials | None = None,
     ) -> None:
         self.target = target
         self.config = config or ClientConfig()
-        self._transport = Transport(make_channel(target, self.config, credentials), self.config)
+        credentials, metadata = channel_security(
+            target, self.config, token=token, credentials=credentials
+        )
+        channel = make_channel(target, self.config, credentials)
+        self._transport = Transport(channel, self.config, metadata)
         self._heartbeat = Heartbeat(self._transport, self.config.heartbeat_interval)
+        remember(self)  # so that its studies can be pickled (without the token)
 
     def __repr__(self) -> str:
         return f"Client({self.target!r}, namespace={self.config.namespace!r})"
@@ -114,97 +83,6 @@ class Client:
         """Stops renewing leases and closes the channel. Idempotent."""
         self._heartbeat.close()
         self._transport.close()
-
-    @property
-    def parent(self) -> str:
-        """The resource name of this client's namespace: ``namespaces/{namespace}``."""
-        return namespace_name(self.config.namespace)
-
-    def _study_name(self, name: str) -> str:
-        # A full resource name is accepted too, e.g. one taken from a Study or a trial.
-        return resolve_study(self.config.namespace, name)
-
-    def create_study(
-        self,
-        *,
-        name: str,
-        direction: Any = None,
-        directions: Sequence[Any] | None = None,
-        sampler: SamplerArg = None,
-        pruner: PrunerArg = None,
-        load_if_exists: bool = False,
-        lease_seconds: float | None = None,
-        retry_expired_trials: bool = False,
-        max_retries: int | None = None,
-        request_id: str | None = None,
-    ) -> Study:
-        """Creates a study, or loads it if it exists and ``load_if_exists`` is set.
-
-        Args:
-            name: Short study name, unique within the namespace.
-            direction: ``"minimize"`` or ``"maximize"`` for a single objective.
-            directions: One direction per objective; excludes ``direction``. Neither means
-                one ``"minimize"`` objective.
-            sampler: E.g. ``{"type": "tpe", "seed": 0}``; None for the server's default (TPE).
-            pruner: E.g. ``{"type": "median", "n_warmup_steps": 2}``; None for the default.
-            load_if_exists: Return the existing study instead of raising AlreadyExists.
-            lease_seconds: How long an asked trial lives without a heartbeat; None: 300 s.
-            retry_expired_trials: Enqueue the parameters of a trial whose lease expired again.
-            max_retries: How often one set of parameters is retried; None: 3.
-            request_id: Idempotency key; a fresh one is made if None.
-
-        Returns:
-            The study.
-
-        Raises:
-            InvalidArgument: A bad argument (unknown sampler, both direction and directions).
-            AlreadyExists: The study exists and ``load_if_exists`` is not set.
-        """
-        request = study_request(
-            parent=self.parent,
-            name=name,
-            direction=direction,
-            directions=directions,
-            sampler=sampler,
-            pruner=pruner,
-            options=study_options(
-                lease_seconds=lease_seconds,
-                retry_expired_trials=retry_expired_trials,
-                max_retries=max_retries,
-            ),
-            load_if_exists=load_if_exists,
-            request_id=request_id,
-        )
-        return self._study(self._transport.call("CreateStudy", request))
-
-    def get_study(self, name: str) -> Study:
-        """Returns the study of that (short or resource) name.
-
-        Raises:
-            NotFound: No such study.
-        """
-        request = pb.GetStudyRequest(name=self._study_name(name))
-        return self._study(self._transport.call("GetStudy", request))
-
-    def list_studies(self) -> list[StudySummary]:
-        """Returns the studies of the namespace, fetching them a page at a time."""
-        request = pb.ListStudiesRequest(parent=self.parent)
-        return [
-            StudySummary.from_proto(s)
-            for s in self._transport.pages("ListStudies", request, "studies")
-        ]
-
-    def delete_study(self, name: str) -> None:
-        """Deletes the study of that (short or resource) name and all its trials.
-
-        Raises:
-            NotFound: No such study.
-        """
-        request = pb.DeleteStudyRequest(name=self._study_name(name))
-        self._transport.call("DeleteStudy", request)
-
-    def _study(self, proto: pb.Study) -> Study:
-        return Study(self._transport, self._heartbeat, proto)
 
     def refine(
         self,

@@ -159,7 +159,9 @@ class Comparison:
         self._lock = threading.Lock()
         self.resource_name: str = proto.name
         self.name: str = parse_comparison(proto.name).comparison
-        self.direction: str = directions_from_proto([proto.direction] if proto.direction else [])[0]
+        # A name ("minimize"), as reports store it.
+        direction = directions_from_proto([proto.direction] if proto.direction else [])[0]
+        self.direction: str = direction.name.lower()
         self.search_space: dict[str, Distribution] = {
             p.name: distribution_from_proto(p.distribution) for p in proto.search_space
         }

@@ -21,6 +21,8 @@ class HposerveError(Exception):
         field_violations: ``(field, description)`` pairs naming the inputs at fault, from a
             ``google.rpc.BadRequest`` status detail when the server sent one.
         details: Every decoded ``google.rpc`` status detail message.
+        retry_delay: Seconds the server asked the client to wait before trying again, from a
+            ``google.rpc.RetryInfo`` status detail; None when it sent none.
     """
 
     default_code: grpc.StatusCode = grpc.StatusCode.UNKNOWN
@@ -32,12 +34,14 @@ class HposerveError(Exception):
         code: grpc.StatusCode | None = None,
         field_violations: list[tuple[str, str]] | None = None,
         details: list[Any] | None = None,
+        retry_delay: float | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code if code is not None else self.default_code
         self.message = message
         self.field_violations = list(field_violations or [])
         self.details = list(details or [])
+        self.retry_delay = retry_delay
 
     def __str__(self) -> str:
         text = f"{self.code.name}: {self.message}"
@@ -46,8 +50,11 @@ class HposerveError(Exception):
         return text
 
 
-class InvalidArgument(HposerveError):
-    """The request is wrong whatever the state of the service (bad range, unknown sampler)."""
+class InvalidArgument(HposerveError, ValueError):
+    """The request is wrong whatever the state of the service (bad range, unknown sampler).
+
+    A ``ValueError`` too, which Optuna raises for the same mistakes (code catching it works).
+    """
 
     default_code = grpc.StatusCode.INVALID_ARGUMENT
 
@@ -64,8 +71,12 @@ class AlreadyExists(HposerveError):
     default_code = grpc.StatusCode.ALREADY_EXISTS
 
 
-class FailedPrecondition(HposerveError):
-    """The resource is not in a state that allows the call (e.g. the trial is finished)."""
+class FailedPrecondition(HposerveError, ValueError):
+    """The resource is not in a state that allows the call (e.g. the trial is finished).
+
+    A ``ValueError`` too, as Optuna raises for a tell of a finished trial or a best trial
+    of a study with none complete.
+    """
 
     default_code = grpc.StatusCode.FAILED_PRECONDITION
 
@@ -80,6 +91,17 @@ class Unauthenticated(HposerveError):
     """The caller did not prove who it is."""
 
     default_code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class ResourceExhausted(HposerveError):
+    """A quota of the namespace is used up (studies, running trials, asks per second).
+
+    ``retry_delay`` is how long the server asked to wait, when it said. The client waits and
+    retries by itself the calls that are safe to send again, within the call's deadline and
+    ``ClientConfig.max_retry_delay``; this is raised when it did not (or retried enough).
+    """
+
+    default_code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class Unavailable(HposerveError):
@@ -112,6 +134,7 @@ _BY_CODE: dict[grpc.StatusCode, type[HposerveError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
 }
@@ -149,6 +172,7 @@ def from_status(status: pb.Status) -> HposerveError:
 def _error(code: grpc.StatusCode, message: str, details: Any) -> HposerveError:
     decoded: list[Any] = []
     violations: list[tuple[str, str]] = []
+    retry_delay: float | None = None
     types = _detail_types() if details else {}
     for any_msg in details:
         message_type = types.get(any_msg.TypeName())
@@ -160,7 +184,15 @@ def _error(code: grpc.StatusCode, message: str, details: Any) -> HposerveError:
         decoded.append(detail)
         if detail.DESCRIPTOR.full_name == "google.rpc.BadRequest":
             violations.extend((v.field, v.description) for v in detail.field_violations)
-    return error_class(code)(message, code=code, field_violations=violations, details=decoded)
+        elif detail.DESCRIPTOR.full_name == "google.rpc.RetryInfo":
+            retry_delay = max(0.0, detail.retry_delay.ToTimedelta().total_seconds())
+    return error_class(code)(
+        message,
+        code=code,
+        field_violations=violations,
+        details=decoded,
+        retry_delay=retry_delay,
+    )
 
 
 _CODES_BY_NUMBER = {code.value[0]: code for code in grpc.StatusCode}

@@ -1,11 +1,21 @@
-"""``Study.optimize``: an objective run on trials one after another, as Optuna runs it."""
+"""``Study.optimize``: an objective run on trials, as ``optuna.Study.optimize`` runs it.
+
+The same loop, arguments and log lines as Optuna's: ``n_jobs`` threads share the ``n_trials``
+budget; ``callbacks`` run after each trial; ``gc_after_trial`` collects garbage; a progress
+bar when tqdm is installed; "Trial N finished with value: ... and parameters: ..." at INFO on
+the ``hposerve.client`` logger (failures at WARNING).
+"""
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ._errors import FailedPrecondition
@@ -29,22 +39,54 @@ def as_floats(values: Any) -> list[float]:
     return [float(v) for v in values]
 
 
+def infeasible(values: Any, n_objectives: int) -> str | None:
+    """Why Optuna would fail a trial told these values (its messages), or None if fine."""
+    if values is None:
+        return "The value None could not be cast to float."
+    raw = values if isinstance(values, (list, tuple)) else [values]
+    if not isinstance(values, (list, tuple)) and hasattr(values, "__iter__"):
+        raw = list(values)
+    for v in raw:
+        try:
+            number = float(v)
+        except (TypeError, ValueError):
+            return f"The value {v!r} could not be cast to float."
+        if math.isnan(number):
+            return f"The value {number} is not acceptable."
+    if len(raw) != n_objectives:
+        return (
+            f"The number of the values {len(raw)} did not match the number of the objectives "
+            f"{n_objectives}."
+        )
+    return None
+
+
 def _is_trial_pruned(error: BaseException) -> bool:
     # Ours, optuna.TrialPruned, or any other class of that name (Optuna may not be installed).
     return any(cls.__name__ == "TrialPruned" for cls in type(error).__mro__)
 
 
-def _objective_values(result: Any) -> list[float] | None:
-    """Converts an objective's return value to floats, or None if it is not usable."""
-    if isinstance(result, (str, bytes)) or result is None:
-        return None
-    try:
-        values = as_floats(result)
-    except (TypeError, ValueError):
-        return None
-    if not values or any(math.isnan(v) for v in values):
-        return None
-    return values
+class _Budget:
+    """The trials left to start, shared by the worker threads."""
+
+    def __init__(self, n_trials: int | None, timeout: float | None, stopped: Callable[[], bool]):
+        self._left = n_trials
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._stopped = stopped
+        self._lock = threading.Lock()
+        self.failed = threading.Event()
+
+    def take(self) -> bool:
+        if self._stopped() or self.failed.is_set():
+            return False
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            return False
+        with self._lock:
+            if self._left is not None:
+                if self._left <= 0:
+                    return False
+                self._left -= 1
+        return True
 
 
 def optimize(
@@ -53,26 +95,59 @@ def optimize(
     *,
     n_trials: int | None,
     timeout: float | None,
+    n_jobs: int,
     catch: type[Exception] | Sequence[type[Exception]],
-    search_space: Mapping[str, Any] | None,
     callbacks: Sequence[Callable[[Study, FrozenTrial], None]],
+    gc_after_trial: bool,
+    show_progress_bar: bool,
+    search_space: Mapping[str, Any] | None,
     stopped: Callable[[], bool],
 ) -> None:
     """Implements :meth:`Study.optimize` (see there); ``stopped()`` says when to stop."""
     catch_classes = (catch,) if isinstance(catch, type) else tuple(catch)
-    started = time.monotonic()
-    done = 0
-    while not stopped():
-        if n_trials is not None and done >= n_trials:
-            break
-        if timeout is not None and time.monotonic() - started >= timeout:
-            break
-        trial = study.ask(search_space)
-        frozen = _run_trial(study, objective, trial, catch_classes)
-        done += 1
-        if frozen is not None:
-            for callback in callbacks:
-                callback(study, frozen)
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    if workers < 1:
+        raise ValueError(f"n_jobs must be a positive number or -1, got {n_jobs}")
+    budget = _Budget(n_trials, timeout, stopped)
+    bar = _progress_bar(show_progress_bar, n_trials, timeout)
+
+    def work() -> None:
+        try:
+            while budget.take():
+                frozen = _run_trial(study, objective, study.ask(search_space), catch_classes)
+                if gc_after_trial:
+                    gc.collect()
+                if frozen is not None:
+                    for callback in callbacks:
+                        callback(study, frozen)
+                if bar is not None:
+                    bar.update(1)
+        except BaseException:
+            budget.failed.set()  # the other threads finish their trial, then stop
+            raise
+
+    try:
+        if workers == 1:
+            work()
+            return
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(work) for _ in range(workers)]
+        for future in futures:
+            future.result()  # re-raises the first error, as Optuna does
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress_bar(show: bool, n_trials: int | None, timeout: float | None) -> Any:
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        _logger.warning("show_progress_bar needs tqdm (pip install tqdm); no progress bar")
+        return None
+    return tqdm(total=n_trials)
 
 
 def _run_trial(
@@ -85,24 +160,61 @@ def _run_trial(
         result = objective(trial)
     except BaseException as error:
         if _is_trial_pruned(error):
-            return _tell_quietly(study, trial, None, "pruned")
-        if isinstance(error, catch):
-            _logger.warning("trial %d failed: %r", trial.number, error, exc_info=True)
-            return _tell_quietly(study, trial, None, "failed")
-        try:
-            _tell_quietly(study, trial, None, "failed")
-        except Exception:  # keep the objective's exception, which is the real cause
-            _logger.exception("could not tell trial %d failed", trial.number)
-        raise
-    values = _objective_values(result)
-    if values is None:
+            frozen = _tell_quietly(study, trial, None, "pruned")
+            _logger.info("Trial %d pruned. %s", trial.number, error)
+            return frozen
+        frozen = _tell_failed(study, trial)
         _logger.warning(
-            "trial %d failed: the objective returned %r, not a number (or numbers) without NaN",
+            "Trial %d failed with parameters: %s because of the following error: %r.",
             trial.number,
-            result,
+            trial.params,
+            error,
+            exc_info=True,
         )
+        if isinstance(error, catch):
+            return frozen
+        raise
+    problem = infeasible(result, len(study.directions))
+    if problem is not None:
+        _logger.warning("Trial %d failed with value %r.", trial.number, result)
         return _tell_quietly(study, trial, None, "failed")
-    return _tell_quietly(study, trial, values, "complete")
+    frozen = _tell_quietly(study, trial, as_floats(result), "complete")
+    if frozen is not None:
+        log_completed(study, frozen)
+    return frozen
+
+
+def _tell_failed(study: Study, trial: Trial) -> FrozenTrial | None:
+    try:
+        return _tell_quietly(study, trial, None, "failed")
+    except Exception:  # keep the objective's exception, which is the real cause
+        _logger.exception("could not tell trial %d failed", trial.number)
+        return None
+
+
+def log_completed(study: Study, frozen: FrozenTrial) -> None:
+    """Logs a complete trial as Optuna does ("Trial N finished with value: ...")."""
+    if not _logger.isEnabledFor(logging.INFO) or not frozen.values:
+        return
+    names = study.metric_names
+    values = frozen.values
+    if len(values) > 1:
+        shown: Any = values if names is None else dict(zip(names, values, strict=False))
+        _logger.info(
+            "Trial %d finished with values: %s and parameters: %s.",
+            frozen.number,
+            shown,
+            frozen.params,
+        )
+        return
+    shown = values[0] if names is None else {names[0]: values[0]}
+    message = f"Trial {frozen.number} finished with value: {shown} and parameters: {frozen.params}."
+    try:
+        best = study.best_trial
+        message += f" Best is trial {best.number} with value: {best.value}."
+    except ValueError:
+        pass  # no feasible complete trial yet
+    _logger.info("%s", message)
 
 
 def _tell_quietly(

@@ -272,7 +272,11 @@ def refine_study(
     if not complete:
         raise FailedPrecondition(f"{src.resource_name} has no complete trial to refine around")
     space = narrow_space(
-        complete, space_of(trials), top=top, direction=src.directions, margin=margin
+        complete,
+        space_of(trials),
+        top=top,
+        direction=[d.name.lower() for d in src.directions],
+        margin=margin,
     )
     study = client.create_study(
         name=name,

@@ -1,42 +1,57 @@
-"""The study handle: ask, tell, optimize, and read results."""
+"""The study handle: ask, tell, optimize, and read results, as ``optuna.Study``."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hposerve.v1 import study_service_pb2 as pb
 
-from ._distributions import search_space_to_proto, struct_to_proto, value_to_proto
-from ._enums import directions_from_proto, state_to_proto
+from ._distributions import search_space_to_proto, value_to_proto
+from ._enums import StudyDirection, TrialState, directions_from_proto, state_to_enum, state_to_proto
 from ._errors import FailedPrecondition
 from ._heartbeat import DEFAULT_LEASE_SECONDS, Heartbeat
 from ._names import parse_study, trial_name
-from ._optimize import as_floats
+from ._optimize import as_floats, infeasible
 from ._optimize import optimize as run_optimize
+from ._study_compat import StudyCompat
 from ._transport import Transport
-from ._trial import FrozenTrial, Trial
+from ._trial import FrozenTrial, Trial, user_attrs_json
+
+ConstraintsFunc = Callable[[Any], Any]
 
 
-class Study:
-    """A study on the server. Get one from ``Client.create_study`` or ``Client.get_study``.
+class Study(StudyCompat):
+    """A study on the server, like ``optuna.Study``. Get one from ``Client.create_study``,
+    ``Client.load_study`` or ``Client.get_study``.
 
-    Thread-safe: several threads may ask and tell through one handle.
+    Thread-safe: several threads may ask and tell through one handle. Picklable: a study
+    unpickled elsewhere reconnects to the same server (its token is not pickled: it comes from
+    ``HPOSERVE_TOKEN`` there, or from a client of the same target in the same process).
 
     Attributes:
-        name: The short study name.
+        study_name: The short study name (``name`` too).
         resource_name: ``namespaces/{namespace}/studies/{name}``.
-        directions: ``"minimize"`` or ``"maximize"``, one per objective.
+        directions: One :class:`StudyDirection` per objective (equal to Optuna's).
     """
 
-    def __init__(self, transport: Transport, heartbeat: Heartbeat, proto: pb.Study) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        heartbeat: Heartbeat,
+        proto: pb.Study,
+        *,
+        constraints_func: ConstraintsFunc | None = None,
+    ) -> None:
         self._transport = transport
         self._heartbeat = heartbeat
         self._proto = proto
         self._stop_requested = False
+        self._constraints_func = constraints_func
         self.resource_name: str = proto.name
         self.name: str = parse_study(proto.name).study
-        self.directions: list[str] = directions_from_proto(proto.directions)
+        self.directions: list[StudyDirection] = directions_from_proto(proto.directions)
 
     def __repr__(self) -> str:
         return f"Study(name={self.resource_name!r}, directions={self.directions!r})"
@@ -47,7 +62,7 @@ class Study:
         return self.name
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> StudyDirection:
         """The direction of a single-objective study.
 
         Raises:
@@ -71,7 +86,11 @@ class Study:
     # Ask and tell.
 
     def ask(
-        self, search_space: Mapping[str, Any] | None = None, *, request_id: str | None = None
+        self,
+        search_space: Mapping[str, Any] | None = None,
+        *,
+        fixed_distributions: Mapping[str, Any] | None = None,
+        request_id: str | None = None,
     ) -> Trial:
         """Starts a trial.
 
@@ -79,12 +98,14 @@ class Study:
             search_space: ``{name: distribution}`` to sample every parameter now, in one round
                 trip (fixed space); None for define-by-run (``trial.suggest_*``). Distributions
                 are ours, Optuna's or proto ones.
+            fixed_distributions: Optuna's name for ``search_space``.
             request_id: Idempotency key; a fresh one is made if None.
 
         Returns:
             The running trial. Its lease is renewed until it is told.
         """
-        return self.ask_batch(search_space, 1, request_id=request_id)[0]
+        space = search_space if search_space is not None else fixed_distributions
+        return self.ask_batch(space, 1, request_id=request_id)[0]
 
     def ask_batch(
         self,
@@ -119,46 +140,74 @@ class Study:
 
     def tell(
         self,
-        trial_or_number: Trial | int,
+        trial: Trial | int,
         values: float | Sequence[float] | None = None,
+        state: Any = None,
+        skip_if_finished: bool = False,
         *,
-        state: Any = "complete",
+        constraints: Mapping[str, float] | Sequence[float] | None = None,
     ) -> FrozenTrial:
-        """Finishes a trial.
+        """Finishes a trial, with the semantics of ``optuna.Study.tell``.
 
-        Telling a finished trial again with the same outcome is not an error (so a retried tell
-        needs no request id).
+        With ``state=None``, the trial completes if ``values`` are usable (one number per
+        objective, no NaN) and fails (with a warning) otherwise. A pruned trial gets its last
+        intermediate value as its value, as in Optuna. Telling a finished trial the outcome it
+        has again is not an error (a retried tell needs no request id).
 
         Args:
-            trial_or_number: The trial, or its number.
-            values: The objective value, or one per objective; needed for ``"complete"``.
-            state: ``"complete"``, ``"pruned"`` or ``"failed"`` (Optuna's ``TrialState``
-                members work too). None, as in Optuna: complete if values are given, else
-                failed.
+            trial: The trial, or its number.
+            values: The objective value, or one per objective; needed for a complete trial.
+            state: ``"complete"``, ``"pruned"``, ``"failed"``, a :class:`TrialState` or
+                Optuna's; None as above.
+            skip_if_finished: Return the trial as it is if it finished already.
+            constraints: Constraint values (feasible when <= 0), by name or as a list (named
+                ``"0"``, ``"1"``...), added to those set with ``trial.set_constraint``. A
+                sampler given with a ``constraints_func`` computes them here.
 
         Returns:
             The finished trial as recorded.
+
+        Raises:
+            InvalidArgument: (a ValueError, as Optuna raises) ``state`` is COMPLETE and
+                ``values`` are not usable, or values come with another state.
+            FailedPrecondition: The trial finished already with another outcome (and not
+                ``skip_if_finished``).
         """
-        name = (
-            trial_or_number.name
-            if isinstance(trial_or_number, Trial)
-            else trial_name(self.resource_name, trial_or_number)
-        )
-        if state is None:  # Optuna's convention
-            state = "complete" if values is not None else "failed"
+        name = trial.name if isinstance(trial, Trial) else trial_name(self.resource_name, trial)
+        wanted, values = _outcome(state, values, len(self.directions))
         request = pb.TellTrialRequest(
             trial=name,
-            state=state_to_proto(state),
-            values=as_floats(values),
+            state=state_to_proto(wanted),
+            values=as_floats(values),  # with PRUNED or FAILED: refused, as Optuna refuses it
+            constraints=self._constraints(trial, wanted, constraints),
         )
         try:
             response = self._transport.call("TellTrial", request)
         except FailedPrecondition:
             # Finished or expired on the server: renewing it is pointless either way.
-            self._finish_locally(trial_or_number, name)
+            self._finish_locally(trial, name)
+            if skip_if_finished:
+                return self.get_trial(trial.number if isinstance(trial, Trial) else trial)
             raise
-        self._finish_locally(trial_or_number, name)
+        self._finish_locally(trial, name)
         return FrozenTrial.from_proto(response)
+
+    def _constraints(
+        self,
+        trial: Trial | int,
+        state: TrialState,
+        given: Mapping[str, float] | Sequence[float] | None,
+    ) -> dict[str, float]:
+        out = trial.pending_constraints() if isinstance(trial, Trial) else {}
+        if given is not None:
+            named = given if isinstance(given, Mapping) else dict(enumerate(given))
+            out.update({str(k): float(v) for k, v in named.items()})
+        if self._constraints_func is not None and state in (TrialState.COMPLETE, TrialState.PRUNED):
+            # As Optuna's samplers run constraints_func after a complete or pruned trial.
+            frozen = trial._frozen() if isinstance(trial, Trial) else self.get_trial(trial)
+            computed = self._constraints_func(frozen)
+            out.update({str(i): float(v) for i, v in enumerate(computed)})
+        return out
 
     def _finish_locally(self, trial_or_number: Trial | int, name: str) -> None:
         self._heartbeat.unregister(name)
@@ -167,51 +216,61 @@ class Study:
 
     def optimize(
         self,
-        objective: Callable[[Trial], Any],
+        func: Callable[[Trial], Any],
         n_trials: int | None = None,
-        *,
         timeout: float | None = None,
-        catch: type[Exception] | Sequence[type[Exception]] = (),
+        n_jobs: int = 1,
+        catch: Iterable[type[Exception]] | type[Exception] = (),
+        callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
+        gc_after_trial: bool = False,
+        show_progress_bar: bool = False,
+        *,
         search_space: Mapping[str, Any] | None = None,
-        callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
     ) -> None:
-        """Runs ``objective`` on trials one after another, as ``optuna.Study.optimize`` does.
+        """Runs ``func`` on trials, as ``optuna.Study.optimize`` does (same arguments).
 
         A returned value (or sequence, for several objectives) completes the trial; NaN or a
         value that is not a number fails it. ``TrialPruned`` (ours, Optuna's, or any class of
         that name) prunes it. An exception in ``catch`` fails it and the loop goes on; any
-        other fails it and is re-raised.
+        other fails it and is re-raised. Each trial is logged as Optuna logs it.
 
         Args:
-            objective: ``objective(trial) -> float | Sequence[float]``.
-            n_trials: Stop after this many trials; None for no limit.
+            func: ``func(trial) -> float | Sequence[float]``.
+            n_trials: Stop after this many trials (all threads together); None: no limit.
             timeout: Start no new trial after this many seconds; None for no limit.
+            n_jobs: Threads running trials at once; -1 for one per CPU.
             catch: Exception classes that fail a trial without stopping the loop.
+            callbacks: Each called as ``callback(study, frozen_trial)`` after every trial
+                (Optuna's ``MaxTrialsCallback`` works).
+            gc_after_trial: Run ``gc.collect()`` after each trial.
+            show_progress_bar: A tqdm progress bar (when tqdm is installed).
             search_space: Fixed space to ask each trial with; None for define-by-run.
-            callbacks: Each called as ``callback(study, frozen_trial)`` after every trial.
         """
         self._stop_requested = False
         run_optimize(
             self,
-            objective,
+            func,
             n_trials=n_trials,
             timeout=timeout,
-            catch=catch,
+            n_jobs=n_jobs,
+            catch=tuple(catch) if not isinstance(catch, type) else catch,
+            callbacks=list(callbacks or ()),
+            gc_after_trial=gc_after_trial,
+            show_progress_bar=show_progress_bar,
             search_space=search_space,
-            callbacks=callbacks,
             stopped=lambda: self._stop_requested,
         )
 
     def stop(self) -> None:
-        """Makes a running :meth:`optimize` return after the current trial."""
+        """Makes a running :meth:`optimize` return after the current trials."""
         self._stop_requested = True
 
     def enqueue_trial(
         self,
         params: Mapping[str, Any],
         user_attrs: Mapping[str, Any] | None = None,
-        *,
         skip_if_exists: bool = False,
+        *,
         request_id: str | None = None,
     ) -> FrozenTrial:
         """Queues parameter values for a future ask (the others are sampled then).
@@ -232,69 +291,18 @@ class Study:
             request_id=request_id or "",
         )
         if user_attrs:
-            request.user_attrs.CopyFrom(struct_to_proto(user_attrs))
+            request.user_attrs_json = user_attrs_json(user_attrs)
         return FrozenTrial.from_proto(self._transport.call("EnqueueTrial", request))
 
-    # Results.
 
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        """All trials in number order."""
-        return self.get_trials()
-
-    def get_trials(
-        self, states: Iterable[Any] | None = None, *, deepcopy: bool = True
-    ) -> list[FrozenTrial]:
-        """Returns the trials in number order, fetching them a page at a time.
-
-        Args:
-            states: Only trials in these states (``"complete"``, ... or Optuna's
-                ``TrialState`` members); None for all.
-            deepcopy: Ignored (results are always fresh copies); accepted for Optuna code.
-        """
-        del deepcopy
-        request = pb.ListTrialsRequest(
-            parent=self.resource_name, states=[state_to_proto(s) for s in states or ()]
-        )
-        return [
-            FrozenTrial.from_proto(t)
-            for t in self._transport.pages("ListTrials", request, "trials")
-        ]
-
-    def get_trial(self, number: int) -> FrozenTrial:
-        """Returns one trial by number.
-
-        Raises:
-            NotFound: No such trial.
-        """
-        request = pb.GetTrialRequest(name=trial_name(self.resource_name, number))
-        return FrozenTrial.from_proto(self._transport.call("GetTrial", request))
-
-    @property
-    def best_trial(self) -> FrozenTrial:
-        """The best complete trial of a single-objective study."""
-        request = pb.GetBestTrialRequest(parent=self.resource_name)
-        return FrozenTrial.from_proto(self._transport.call("GetBestTrial", request))
-
-    @property
-    def best_value(self) -> float:
-        """The objective value of :attr:`best_trial`."""
-        value = self.best_trial.value
-        assert value is not None
-        return value
-
-    @property
-    def best_params(self) -> dict[str, Any]:
-        """The parameters of :attr:`best_trial`."""
-        return self.best_trial.params
-
-    @property
-    def best_trials(self) -> list[FrozenTrial]:
-        """The Pareto-optimal complete trials."""
-        request = pb.GetParetoFrontRequest(parent=self.resource_name)
-        response = self._transport.call("GetParetoFront", request)
-        return [FrozenTrial.from_proto(t) for t in response.trials]
-
-    def delete(self) -> None:
-        """Deletes the study and all its trials."""
-        self._transport.call("DeleteStudy", pb.DeleteStudyRequest(name=self.resource_name))
+def _outcome(state: Any, values: Any, n_objectives: int) -> tuple[TrialState, Any]:
+    """The state and values a tell records, by Optuna's rules (see ``Study.tell``)."""
+    wanted = None if state is None else state_to_enum(state)
+    problem = infeasible(values, n_objectives) if values is not None else None
+    if wanted is None:
+        if values is None or problem is not None:
+            warnings.warn(problem or "The value None could not be cast to float.", stacklevel=3)
+            return TrialState.FAIL, None
+        return TrialState.COMPLETE, values
+    # Told a state explicitly: the server checks the values (InvalidArgument, a ValueError).
+    return wanted, values

@@ -55,6 +55,9 @@ RETRY: dict[str, Retry] = {
     "SetTrialUserAttributes": Retry.BY_NAME,  # sets the same values again
     "GetBestTrial": Retry.READ,
     "GetParetoFront": Retry.READ,
+    "AddTrials": Retry.REQUEST_ID,
+    "GetStudyAttributes": Retry.READ,
+    "UpdateStudyAttributes": Retry.BY_NAME,  # sets the same values again
     # A stream, never called as such: each call it carries is retried under its own entry.
     "Session": Retry.NEVER,
     # ComparisonService.
@@ -87,22 +90,36 @@ def make_channel(
 class Transport:
     """Calls StudyService and ComparisonService methods. Thread-safe.
 
-    Every call gets a deadline and the configured metadata; a request that has a request id
-    field left empty gets a fresh id; UNAVAILABLE (and only that) is retried with exponential
-    backoff and full jitter for the methods that are safe to retry (:data:`RETRY`), re-sending
-    the same request so the server can deduplicate it. Every gRPC error is raised as an
+    Every call gets a deadline and the metadata (the configured metadata, and the token); a
+    request that has a request id field left empty gets a fresh id. The methods that are safe
+    to retry (:data:`RETRY`) are retried, re-sending the same request so the server can
+    deduplicate it, after UNAVAILABLE with exponential backoff and full jitter, and after
+    RESOURCE_EXHAUSTED with a retry delay (a quota) once that delay has passed, if it fits
+    in the call's deadline and ``max_retry_delay``. Every gRPC error is raised as an
     :class:`HposerveError`.
+
+    Args:
+        channel: The channel to call on.
+        config: The client's settings.
+        metadata: The metadata of every call; None: ``config.metadata``.
     """
 
-    def __init__(self, channel: grpc.Channel, config: ClientConfig) -> None:
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        config: ClientConfig,
+        metadata: tuple[tuple[str, str], ...] | None = None,
+    ) -> None:
         self._channel = channel
         self._config = config
+        # Never logged nor shown: it may hold the token.
+        self._metadata = (config.metadata if metadata is None else metadata) or None
         self._stub = study_service_pb2_grpc.StudyServiceStub(channel)
         self._comparison_stub = comparison_service_pb2_grpc.ComparisonServiceStub(channel)
         self._closed = threading.Event()
         self._random = random.Random()
         self._sessions = Sessions(
-            self._stub, config.metadata or None, max(config.timeout, config.ask_timeout)
+            self._stub, self._metadata, max(config.timeout, config.ask_timeout)
         )
         self._sessions_paused_until = 0.0 if config.sessions else float("inf")
 
@@ -123,8 +140,7 @@ class Transport:
             timeout: Deadline of each attempt in seconds; defaults to ``config.timeout``.
 
         Raises:
-            HposerveError: The call failed (after retries, for UNAVAILABLE on a method that is
-                safe to retry).
+            HposerveError: The call failed (after retries, on a method that is safe to retry).
         """
         if self.closed:
             raise HposerveError("the client is closed", code=grpc.StatusCode.CANCELLED)
@@ -136,31 +152,49 @@ class Transport:
         attempts = self._config.max_attempts if retried(method) else 1
         backoff = self._config.initial_backoff
         attempt = 1
+        waited = 0.0  # on quotas, which the deadline bounds
         while True:
             try:
                 return self._attempt(method, request, deadline)
             except HposerveError as error:
-                if error.code != grpc.StatusCode.UNAVAILABLE or attempt >= attempts:
+                if attempt >= attempts:
                     raise
-                delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
+                delay: float | None
+                if error.code == grpc.StatusCode.UNAVAILABLE:
+                    delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
+                else:
+                    delay = self._quota_wait(error, deadline - waited)
+                    if delay is None:
+                        raise
+                    waited += delay
                 _logger.info(
-                    "%s unavailable (attempt %d of %d), retrying in %.2fs: %s",
+                    "%s %s (attempt %d of %d), retrying in %.2fs: %s",
                     method,
+                    error.code.name,
                     attempt,
                     attempts,
                     delay,
                     error.message,
                 )
-                # Waiting on the close event lets close() cut a backoff short.
+                # Waiting on the close event lets close() cut a wait short.
                 if self._closed.wait(delay):
                     raise
             backoff *= 2
             attempt += 1
 
+    def _quota_wait(self, error: HposerveError, budget: float) -> float | None:
+        """How long to wait before retrying after ``error``; None: do not retry it."""
+        advised = error.retry_delay
+        limit = min(budget, self._config.max_retry_delay)
+        if error.code != grpc.StatusCode.RESOURCE_EXHAUSTED or advised is None or advised > limit:
+            return None
+        # A little jitter, so that the callers a quota turned away do not all come back at once.
+        return min(limit, advised + self._random.uniform(0, advised / 10))
+
     def _attempt(self, method: str, request: Message, timeout: float) -> Any:
         """One attempt; every failure raised as an :class:`HposerveError`."""
         try:
-            return self._invoke(method, request, timeout, self._config.metadata or None)
+            return self._invoke(method, request, timeout, self._metadata)
         except grpc.RpcError as rpc_error:
             raise from_rpc_error(rpc_error) from None
         except ValueError:  # grpc raises it for a call on a closed channel

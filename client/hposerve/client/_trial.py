@@ -1,14 +1,12 @@
-"""Trials: the live handle a training loop uses, and the read-only record of a result."""
+"""The live trial a training loop uses (``FrozenTrial``, the record, is in ``_frozen_trial``)."""
 
 from __future__ import annotations
 
-import datetime
+import json
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
+import warnings
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
-
-from google.protobuf import json_format
 
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
@@ -19,125 +17,42 @@ from ._distributions import (
     FloatDistribution,
     IntDistribution,
     ParamValue,
-    distribution_from_proto,
     distribution_to_proto,
-    struct_to_proto,
+    to_json_value,
     typed_value,
     value_to_proto,
 )
-from ._enums import state_name
+from ._enums import TrialState
+from ._frozen_trial import (
+    CONSTRAINTS_KEY,
+    FrozenTrial,
+    SuggestAliases,
+    check_compatible,
+    check_constraint,
+    constraints_of,
+    local_time,
+    params_from_proto,
+    user_attrs_from_proto,
+)
 
 if TYPE_CHECKING:
     from ._study import Study
 
 
-def _params_from_proto(
-    params: Sequence[pb.Parameter],
-) -> tuple[dict[str, ParamValue], dict[str, Distribution]]:
-    values: dict[str, ParamValue] = {}
-    distributions: dict[str, Distribution] = {}
-    for p in params:
-        dist = distribution_from_proto(p.distribution) if p.HasField("distribution") else None
-        if dist is not None:
-            distributions[p.name] = dist
-        values[p.name] = typed_value(p.value, dist)
-    return values, distributions
+__all__ = ["FrozenTrial", "Trial"]
 
 
-def _struct_to_dict(proto: Any, field_name: str) -> dict[str, Any]:
-    if not proto.HasField(field_name):
-        return {}
-    # Struct numbers are doubles: an int attribute comes back as a float.
-    return json_format.MessageToDict(getattr(proto, field_name))
+def user_attrs_json(attrs: Mapping[str, Any]) -> str:
+    """User attributes as the JSON text the server stores with their types."""
+    return json.dumps({str(k): to_json_value(v) for k, v in attrs.items()})
 
 
-def _time(proto: Any, field_name: str) -> datetime.datetime | None:
-    if not proto.HasField(field_name):
-        return None
-    return getattr(proto, field_name).ToDatetime(tzinfo=datetime.timezone.utc)
-
-
-@dataclass(frozen=True)
-class FrozenTrial:
-    """A trial as the server recorded it, like ``optuna.trial.FrozenTrial``.
-
-    Attributes:
-        number: The trial's number within its study, from 0.
-        state: ``"running"``, ``"complete"``, ``"pruned"``, ``"failed"`` or ``"waiting"``.
-        values: One value per objective, or None when the trial has none.
-        params: Parameter values by name.
-        distributions: Parameter distributions by name.
-        intermediate_values: Reported values by step.
-        user_attrs: User attributes (JSON numbers: ints come back as floats).
-        datetime_start: When the trial started (UTC), if it did.
-        datetime_complete: When the trial finished (UTC), if it did.
-        name: Resource name, ``namespaces/{ns}/studies/{study}/trials/{number}``.
-        sample_seconds: Seconds the server's sampler spent on this trial.
-    """
-
-    number: int
-    state: str
-    values: list[float] | None
-    params: dict[str, ParamValue]
-    distributions: dict[str, Distribution]
-    intermediate_values: dict[int, float]
-    user_attrs: dict[str, Any]
-    datetime_start: datetime.datetime | None
-    datetime_complete: datetime.datetime | None
-    name: str = ""
-    sample_seconds: float = 0.0
-
-    @property
-    def value(self) -> float | None:
-        """The single objective value, or None if the trial has none.
-
-        Raises:
-            RuntimeError: The study has several objectives; use ``values``.
-        """
-        if self.values is None:
-            return None
-        if len(self.values) != 1:
-            raise RuntimeError(
-                f"this trial has {len(self.values)} objective values; use `values`, not `value`"
-            )
-        return self.values[0]
-
-    @property
-    def last_step(self) -> int | None:
-        """The last reported step, or None if nothing was reported."""
-        return max(self.intermediate_values) if self.intermediate_values else None
-
-    @property
-    def duration(self) -> datetime.timedelta | None:
-        """How long the trial ran, if it finished."""
-        if self.datetime_start is None or self.datetime_complete is None:
-            return None
-        return self.datetime_complete - self.datetime_start
-
-    @classmethod
-    def from_proto(cls, proto: pb.Trial) -> FrozenTrial:
-        """Builds a FrozenTrial from a proto ``Trial``."""
-        params, distributions = _params_from_proto(proto.params)
-        return cls(
-            number=proto.number,
-            state=state_name(proto.state),
-            values=list(proto.values) or None,
-            params=params,
-            distributions=distributions,
-            intermediate_values={iv.step: iv.value for iv in proto.intermediate_values},
-            user_attrs=_struct_to_dict(proto, "user_attrs"),
-            datetime_start=_time(proto, "start_time"),
-            datetime_complete=_time(proto, "complete_time"),
-            name=proto.name,
-            sample_seconds=proto.sample_seconds,
-        )
-
-
-class Trial:
+class Trial(SuggestAliases):
     """A running trial: suggest parameters, report progress, then ``study.tell`` it.
 
     Works like ``optuna.Trial`` so that an Optuna objective runs unchanged. A trial is used
     by one thread at a time; the client's heartbeat thread renews its lease until it is told.
+    Constraints set with :meth:`set_constraint` travel with the tell.
 
     Attributes:
         study: The study the trial belongs to.
@@ -153,9 +68,14 @@ class Trial:
         self.study = study
         self.number: int = proto.number
         self.name: str = proto.name
-        self.params, self.distributions = _params_from_proto(proto.params)
-        self.user_attrs: dict[str, Any] = _struct_to_dict(proto, "user_attrs")
-        self.datetime_start = _time(proto, "start_time")
+        self.params, self.distributions = params_from_proto(proto.params)
+        self.user_attrs: dict[str, Any] = user_attrs_from_proto(proto)
+        self.datetime_start = local_time(proto, "start_time")
+        self._system_attrs: dict[str, Any] = (
+            json.loads(proto.system_attrs_json) if proto.system_attrs_json else {}
+        )
+        self._constraints: dict[str, float] = {}  # set here, sent with the tell
+        self._intermediate: dict[int, float] = {}
         self._prune_decision: bool | None = None
         self._lock = threading.Lock()
         self._running = True
@@ -225,10 +145,12 @@ class Trial:
 
     def _suggest(self, name: str, distribution: Distribution) -> ParamValue:
         with self._lock:
-            # Known already: sampled by a fixed-space ask, or suggested before. A value the
-            # server sent without a distribution (e.g. enqueued, not yet set) is still
+            # Known already: sampled by a fixed-space ask, or suggested before; Optuna refuses
+            # another kind of distribution (ValueError) and returns the value otherwise. A value
+            # the server sent without a distribution (e.g. enqueued, not yet set) is still
             # suggested, so that the server records it in the trial.
             if name in self.distributions and name in self.params:
+                check_compatible(self.distributions[name], distribution)
                 return self.params[name]
         request = pb.SuggestParameterRequest(
             trial=self.name,
@@ -260,6 +182,7 @@ class Trial:
             trial=self.name, step=int(step), value=float(value)
         )
         response = self.study._transport.call("ReportIntermediateValue", request)
+        self._intermediate.setdefault(int(step), float(value))  # the server keeps the first too
         self._prune_decision = response.should_prune
         return response.should_prune
 
@@ -275,20 +198,92 @@ class Trial:
         return response.should_prune
 
     def set_user_attr(self, key: str, value: Any) -> None:
-        """Sets a user attribute (any JSON-like value) on the trial, on the server."""
-        request = pb.SetTrialUserAttributesRequest(
-            trial=self.name, user_attrs=struct_to_proto({key: value})
-        )
-        self.study._transport.call("SetTrialUserAttributes", request)
-        self.user_attrs[key] = value
+        """Sets a user attribute (any JSON-like value, types kept) on the trial, on the server."""
+        self.set_user_attrs({key: value})
 
     def set_user_attrs(self, attrs: dict[str, Any]) -> None:
         """Sets several user attributes in one round trip."""
         request = pb.SetTrialUserAttributesRequest(
-            trial=self.name, user_attrs=struct_to_proto(attrs)
+            trial=self.name, user_attrs_json=user_attrs_json(attrs)
         )
         self.study._transport.call("SetTrialUserAttributes", request)
         self.user_attrs.update(attrs)
+
+    def set_constraint(self, key: str, value: float) -> None:
+        """Sets a constraint value, as ``optuna.Trial.set_constraint``: feasible when <= 0.
+
+        Kept with the trial and sent with its tell (no round trip now); the server stores it
+        where Optuna's samplers and ``best_trial`` read constraints. A name already set keeps
+        its first value (with a warning, as in Optuna).
+
+        Raises:
+            TypeError: ``value`` is not a number.
+            ValueError: ``value`` is NaN.
+        """
+        number = check_constraint(key, value)
+        with self._lock:
+            if key in self.constraints:
+                warnings.warn(
+                    "The constraint value is ignored because this constraint "
+                    f"`{key=}` is already set.",
+                    stacklevel=2,
+                )
+                return
+            self._constraints[key] = number
+
+    @property
+    def constraints(self) -> dict[str, float]:
+        """Constraint values by name: those the server has and those set here."""
+        return {**constraints_of(self._system_attrs), **self._constraints}
+
+    def pending_constraints(self) -> dict[str, float]:
+        """The constraints set here, not yet sent (the tell sends them)."""
+        return dict(self._constraints)
+
+    @property
+    def relative_params(self) -> dict[str, Any]:
+        """Not available: Optuna's relative parameters live on the server's trial.
+
+        Raises:
+            NotImplementedError: Always.
+        """
+        raise NotImplementedError(
+            "relative_params are sampled and kept by the server's sampler, which serves each "
+            "suggest_* call; read trial.params for the values suggested so far"
+        )
+
+    @property
+    def storage(self) -> Any:
+        """Not available: the trial's storage is the server's.
+
+        Raises:
+            NotImplementedError: Always (code writing system attributes through
+                ``trial.storage``, such as Optuna's ``report_cross_validation_scores``, cannot
+                run on a remote trial).
+        """
+        raise NotImplementedError(
+            "trial.storage is the server's storage, not reachable from the client; use "
+            "trial.set_user_attr, trial.set_constraint and trial.report instead"
+        )
+
+    def _frozen(self) -> FrozenTrial:
+        """A record of the trial as this handle knows it (for a constraints function)."""
+        system_attrs = dict(self._system_attrs)
+        for key, value in self._constraints.items():
+            system_attrs[f"{CONSTRAINTS_KEY}:{key}"] = value
+        return FrozenTrial(
+            number=self.number,
+            state=TrialState.RUNNING,
+            values=None,
+            params=dict(self.params),
+            distributions=dict(self.distributions),
+            intermediate_values=dict(self._intermediate),
+            user_attrs=dict(self.user_attrs),
+            datetime_start=self.datetime_start,
+            datetime_complete=None,
+            name=self.name,
+            system_attrs=system_attrs,
+        )
 
     def _mark_finished(self) -> None:
         self._running = False

@@ -338,3 +338,29 @@ class ReadAuditResponse(_message.Message):
     records: _containers.RepeatedCompositeFieldContainer[AuditRecord]
     next_page_token: str
     def __init__(self, records: _Optional[_Iterable[_Union[AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class Quota(_message.Message):
+    __slots__ = ("name", "max_studies", "max_running_trials", "max_asks_per_second")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MAX_STUDIES_FIELD_NUMBER: _ClassVar[int]
+    MAX_RUNNING_TRIALS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ASKS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    max_studies: int
+    max_running_trials: int
+    max_asks_per_second: float
+    def __init__(self, name: _Optional[str] = ..., max_studies: _Optional[int] = ..., max_running_trials: _Optional[int] = ..., max_asks_per_second: _Optional[float] = ...) -> None: ...
+
+class SetQuotaRequest(_message.Message):
+    __slots__ = ("quota", "request_id")
+    QUOTA_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    quota: Quota
+    request_id: str
+    def __init__(self, quota: _Optional[_Union[Quota, _Mapping]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class GetQuotaRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...

@@ -121,6 +121,16 @@ class AdminServiceStub:
                 request_serializer=hposerve_dot_v1_dot_admin__service__pb2.ReadAuditRequest.SerializeToString,
                 response_deserializer=hposerve_dot_v1_dot_admin__service__pb2.ReadAuditResponse.FromString,
                 _registered_method=True)
+        self.SetQuota = channel.unary_unary(
+                '/hposerve.v1.AdminService/SetQuota',
+                request_serializer=hposerve_dot_v1_dot_admin__service__pb2.SetQuotaRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_admin__service__pb2.Quota.FromString,
+                _registered_method=True)
+        self.GetQuota = channel.unary_unary(
+                '/hposerve.v1.AdminService/GetQuota',
+                request_serializer=hposerve_dot_v1_dot_admin__service__pb2.GetQuotaRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_admin__service__pb2.Quota.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
@@ -248,6 +258,21 @@ class AdminServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetQuota(self, request, context):
+        """Sets a namespace's quotas, replacing what was set before (operators). Every replica
+        applies them within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQuota(self, request, context):
+        """Returns the quotas in effect for a namespace (its members).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -335,6 +360,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     servicer.ReadAudit,
                     request_deserializer=hposerve_dot_v1_dot_admin__service__pb2.ReadAuditRequest.FromString,
                     response_serializer=hposerve_dot_v1_dot_admin__service__pb2.ReadAuditResponse.SerializeToString,
+            ),
+            'SetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetQuota,
+                    request_deserializer=hposerve_dot_v1_dot_admin__service__pb2.SetQuotaRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_admin__service__pb2.Quota.SerializeToString,
+            ),
+            'GetQuota': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQuota,
+                    request_deserializer=hposerve_dot_v1_dot_admin__service__pb2.GetQuotaRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_admin__service__pb2.Quota.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -797,6 +832,60 @@ class AdminService:
             '/hposerve.v1.AdminService/ReadAudit',
             hposerve_dot_v1_dot_admin__service__pb2.ReadAuditRequest.SerializeToString,
             hposerve_dot_v1_dot_admin__service__pb2.ReadAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.AdminService/SetQuota',
+            hposerve_dot_v1_dot_admin__service__pb2.SetQuotaRequest.SerializeToString,
+            hposerve_dot_v1_dot_admin__service__pb2.Quota.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQuota(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.AdminService/GetQuota',
+            hposerve_dot_v1_dot_admin__service__pb2.GetQuotaRequest.SerializeToString,
+            hposerve_dot_v1_dot_admin__service__pb2.Quota.FromString,
             options,
             channel_credentials,
             insecure,

@@ -77,7 +77,7 @@ class GridSampler(_message.Message):
     def __init__(self, search_space: _Optional[_Iterable[_Union[GridAxis, _Mapping]]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class CmaEsSampler(_message.Message):
-    __slots__ = ("seed", "sigma0", "n_startup_trials", "restart_strategy", "popsize", "inc_popsize", "consider_pruned_trials", "use_separable_cma", "with_margin", "lr_adapt", "x0")
+    __slots__ = ("seed", "sigma0", "n_startup_trials", "restart_strategy", "popsize", "inc_popsize", "consider_pruned_trials", "use_separable_cma", "with_margin", "lr_adapt", "x0", "source_study")
     SEED_FIELD_NUMBER: _ClassVar[int]
     SIGMA0_FIELD_NUMBER: _ClassVar[int]
     N_STARTUP_TRIALS_FIELD_NUMBER: _ClassVar[int]
@@ -89,6 +89,7 @@ class CmaEsSampler(_message.Message):
     WITH_MARGIN_FIELD_NUMBER: _ClassVar[int]
     LR_ADAPT_FIELD_NUMBER: _ClassVar[int]
     X0_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_STUDY_FIELD_NUMBER: _ClassVar[int]
     seed: int
     sigma0: float
     n_startup_trials: int
@@ -100,7 +101,8 @@ class CmaEsSampler(_message.Message):
     with_margin: bool
     lr_adapt: bool
     x0: _struct_pb2.Struct
-    def __init__(self, seed: _Optional[int] = ..., sigma0: _Optional[float] = ..., n_startup_trials: _Optional[int] = ..., restart_strategy: _Optional[str] = ..., popsize: _Optional[int] = ..., inc_popsize: _Optional[int] = ..., consider_pruned_trials: _Optional[bool] = ..., use_separable_cma: _Optional[bool] = ..., with_margin: _Optional[bool] = ..., lr_adapt: _Optional[bool] = ..., x0: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    source_study: str
+    def __init__(self, seed: _Optional[int] = ..., sigma0: _Optional[float] = ..., n_startup_trials: _Optional[int] = ..., restart_strategy: _Optional[str] = ..., popsize: _Optional[int] = ..., inc_popsize: _Optional[int] = ..., consider_pruned_trials: _Optional[bool] = ..., use_separable_cma: _Optional[bool] = ..., with_margin: _Optional[bool] = ..., lr_adapt: _Optional[bool] = ..., x0: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., source_study: _Optional[str] = ...) -> None: ...
 
 class GpSampler(_message.Message):
     __slots__ = ("seed", "n_startup_trials", "deterministic_objective")

@@ -63,7 +63,7 @@ class StudyOptions(_message.Message):
     def __init__(self, lease_seconds: _Optional[float] = ..., retry_expired_trials: _Optional[bool] = ..., max_retries: _Optional[int] = ...) -> None: ...
 
 class Trial(_message.Message):
-    __slots__ = ("name", "number", "state", "values", "params", "intermediate_values", "user_attrs", "start_time", "complete_time", "lease_expire_time", "sample_seconds")
+    __slots__ = ("name", "number", "state", "values", "params", "intermediate_values", "user_attrs", "start_time", "complete_time", "lease_expire_time", "sample_seconds", "user_attrs_json", "system_attrs_json")
     NAME_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,8 @@ class Trial(_message.Message):
     COMPLETE_TIME_FIELD_NUMBER: _ClassVar[int]
     LEASE_EXPIRE_TIME_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
+    SYSTEM_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
     name: str
     number: int
     state: _types_pb2.TrialState
@@ -86,7 +88,9 @@ class Trial(_message.Message):
     complete_time: _timestamp_pb2.Timestamp
     lease_expire_time: _timestamp_pb2.Timestamp
     sample_seconds: float
-    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sample_seconds: _Optional[float] = ...) -> None: ...
+    user_attrs_json: str
+    system_attrs_json: str
+    def __init__(self, name: _Optional[str] = ..., number: _Optional[int] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., params: _Optional[_Iterable[_Union[Parameter, _Mapping]]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., complete_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lease_expire_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sample_seconds: _Optional[float] = ..., user_attrs_json: _Optional[str] = ..., system_attrs_json: _Optional[str] = ...) -> None: ...
 
 class CreateStudyRequest(_message.Message):
     __slots__ = ("parent", "study_id", "directions", "sampler", "pruner", "options", "load_if_exists", "request_id")
@@ -201,14 +205,23 @@ class ShouldPruneResponse(_message.Message):
     def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
 
 class TellTrialRequest(_message.Message):
-    __slots__ = ("trial", "state", "values")
+    __slots__ = ("trial", "state", "values", "constraints")
+    class ConstraintsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     trial: str
     state: _types_pb2.TrialState
     values: _containers.RepeatedScalarFieldContainer[float]
-    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ...) -> None: ...
+    constraints: _containers.ScalarMap[str, float]
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., constraints: _Optional[_Mapping[str, float]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("trials",)
@@ -259,7 +272,7 @@ class ListTrialsResponse(_message.Message):
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class EnqueueTrialRequest(_message.Message):
-    __slots__ = ("parent", "params", "user_attrs", "skip_if_exists", "request_id")
+    __slots__ = ("parent", "params", "user_attrs", "skip_if_exists", "request_id", "user_attrs_json")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -272,20 +285,24 @@ class EnqueueTrialRequest(_message.Message):
     USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
     SKIP_IF_EXISTS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
     parent: str
     params: _containers.MessageMap[str, _types_pb2.Value]
     user_attrs: _struct_pb2.Struct
     skip_if_exists: bool
     request_id: str
-    def __init__(self, parent: _Optional[str] = ..., params: _Optional[_Mapping[str, _types_pb2.Value]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., skip_if_exists: _Optional[bool] = ..., request_id: _Optional[str] = ...) -> None: ...
+    user_attrs_json: str
+    def __init__(self, parent: _Optional[str] = ..., params: _Optional[_Mapping[str, _types_pb2.Value]] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., skip_if_exists: _Optional[bool] = ..., request_id: _Optional[str] = ..., user_attrs_json: _Optional[str] = ...) -> None: ...
 
 class SetTrialUserAttributesRequest(_message.Message):
-    __slots__ = ("trial", "user_attrs")
+    __slots__ = ("trial", "user_attrs", "user_attrs_json")
     TRIAL_FIELD_NUMBER: _ClassVar[int]
     USER_ATTRS_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
     trial: str
     user_attrs: _struct_pb2.Struct
-    def __init__(self, trial: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    user_attrs_json: str
+    def __init__(self, trial: _Optional[str] = ..., user_attrs: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., user_attrs_json: _Optional[str] = ...) -> None: ...
 
 class GetBestTrialRequest(_message.Message):
     __slots__ = ("parent",)
@@ -304,6 +321,46 @@ class GetParetoFrontResponse(_message.Message):
     TRIALS_FIELD_NUMBER: _ClassVar[int]
     trials: _containers.RepeatedCompositeFieldContainer[Trial]
     def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class AddTrialsRequest(_message.Message):
+    __slots__ = ("parent", "trials", "request_id")
+    PARENT_FIELD_NUMBER: _ClassVar[int]
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    parent: str
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    request_id: str
+    def __init__(self, parent: _Optional[str] = ..., trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class AddTrialsResponse(_message.Message):
+    __slots__ = ("trials",)
+    TRIALS_FIELD_NUMBER: _ClassVar[int]
+    trials: _containers.RepeatedCompositeFieldContainer[Trial]
+    def __init__(self, trials: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ...) -> None: ...
+
+class GetStudyAttributesRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class StudyAttributes(_message.Message):
+    __slots__ = ("user_attrs_json", "metric_names")
+    USER_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
+    METRIC_NAMES_FIELD_NUMBER: _ClassVar[int]
+    user_attrs_json: str
+    metric_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_attrs_json: _Optional[str] = ..., metric_names: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UpdateStudyAttributesRequest(_message.Message):
+    __slots__ = ("name", "user_attrs_json", "metric_names")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    USER_ATTRS_JSON_FIELD_NUMBER: _ClassVar[int]
+    METRIC_NAMES_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    user_attrs_json: str
+    metric_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., user_attrs_json: _Optional[str] = ..., metric_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
     __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat")

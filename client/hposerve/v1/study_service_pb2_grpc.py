@@ -116,6 +116,21 @@ class StudyServiceStub:
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.SerializeToString,
                 response_deserializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.FromString,
                 _registered_method=True)
+        self.AddTrials = channel.unary_unary(
+                '/hposerve.v1.StudyService/AddTrials',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.AddTrialsRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.AddTrialsResponse.FromString,
+                _registered_method=True)
+        self.GetStudyAttributes = channel.unary_unary(
+                '/hposerve.v1.StudyService/GetStudyAttributes',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.GetStudyAttributesRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.FromString,
+                _registered_method=True)
+        self.UpdateStudyAttributes = channel.unary_unary(
+                '/hposerve.v1.StudyService/UpdateStudyAttributes',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.UpdateStudyAttributesRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.FromString,
+                _registered_method=True)
         self.Session = channel.stream_stream(
                 '/hposerve.v1.StudyService/Session',
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.SessionRequest.SerializeToString,
@@ -239,6 +254,27 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddTrials(self, request, context):
+        """Adds finished (or waiting) trials with known parameters and values, as Optuna's add_trials.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetStudyAttributes(self, request, context):
+        """Returns a study's user attributes and metric names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateStudyAttributes(self, request, context):
+        """Sets user attributes of a study, or its metric names.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Session(self, request_iterator, context):
         """Carries one trainer's trial calls (ask, suggest, report, should-prune, tell, user attributes,
         heartbeat) over one stream: one response per request, in order. The same calls as the unary
@@ -330,6 +366,21 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.GetParetoFront,
                     request_deserializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.FromString,
                     response_serializer=hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.SerializeToString,
+            ),
+            'AddTrials': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddTrials,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.AddTrialsRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.AddTrialsResponse.SerializeToString,
+            ),
+            'GetStudyAttributes': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStudyAttributes,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.GetStudyAttributesRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.SerializeToString,
+            ),
+            'UpdateStudyAttributes': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateStudyAttributes,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.UpdateStudyAttributesRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.SerializeToString,
             ),
             'Session': grpc.stream_stream_rpc_method_handler(
                     servicer.Session,
@@ -770,6 +821,87 @@ class StudyService:
             '/hposerve.v1.StudyService/GetParetoFront',
             hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontRequest.SerializeToString,
             hposerve_dot_v1_dot_study__service__pb2.GetParetoFrontResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddTrials(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.StudyService/AddTrials',
+            hposerve_dot_v1_dot_study__service__pb2.AddTrialsRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.AddTrialsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStudyAttributes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.StudyService/GetStudyAttributes',
+            hposerve_dot_v1_dot_study__service__pb2.GetStudyAttributesRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateStudyAttributes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.StudyService/UpdateStudyAttributes',
+            hposerve_dot_v1_dot_study__service__pb2.UpdateStudyAttributesRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.StudyAttributes.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,6 +11,8 @@ import importlib.util
 import sys
 from importlib import metadata
 
+from hposerve.cli import _admin as admin_cli
+from hposerve.cli import _studies as studies_cli
 from hposerve.server import _cli as service_cli
 
 # Lab command -> (its module, what it is for).
@@ -52,6 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     service_cli.add_global_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     service_cli.add_commands(commands)
+    admin = commands.add_parser(
+        "admin", help="bootstrap the first operator; teams, tokens, shares, quotas, audit"
+    )
+    admin_cli.add_arguments(admin)
+    studies = commands.add_parser(
+        "studies", help="look at a server's studies: list, show, trials, best, export"
+    )
+    studies_cli.add_arguments(studies)
     missing = lab_missing()
     for name, (module_name, help_text) in _LAB_COMMANDS.items():
         if missing:

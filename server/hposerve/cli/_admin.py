@@ -107,7 +107,7 @@ def _issued(answer: apb.IssuedToken) -> int:
 
 def init(args: argparse.Namespace) -> int:
     """Makes ``args.name`` an operator in the identity store and prints a new token for it."""
-    store = IdentityStore.open(args.storage, data_dir=args.data_dir)
+    store = IdentityStore.open(args.storage, data_dir=args.data_dir, url=args.identity_storage)
     try:
         store.directory.ensure_principal(args.name, operator=True)
         info, secret = store.tokens.issue_token(
@@ -290,6 +290,33 @@ _COMMANDS: dict[str, tuple[str, list[Any], Callable[[Any], tuple[str, Message]]]
             ),
         ),
     ),
+    "set-quota": (
+        "set a namespace's quotas; an option left out takes the server's default (operators)",
+        [
+            (("namespace",), {}),
+            (("--studies",), {"type": int, "help": "studies at most (0: no limit)"}),
+            (("--running-trials",), {"type": int, "help": "running trials at most (0: none)"}),
+            (("--asks-per-second",), {"type": float, "help": "asks per second (0: no limit)"}),
+            _REQUEST_ID_ARG,
+        ],
+        lambda a: (
+            "SetQuota",
+            apb.SetQuotaRequest(
+                quota=apb.Quota(
+                    name=_quota(a.namespace),
+                    max_studies=a.studies,
+                    max_running_trials=a.running_trials,
+                    max_asks_per_second=a.asks_per_second,
+                ),
+                request_id=a.request_id,
+            ),
+        ),
+    ),
+    "get-quota": (
+        "show the quotas in effect for a namespace",
+        [(("namespace",), {})],
+        lambda a: ("GetQuota", apb.GetQuotaRequest(name=_quota(a.namespace))),
+    ),
     "audit": (
         "read the audit log, newest first",
         [(("--namespace",), {"default": ""}), (("--limit",), {"type": int, "default": 100})],
@@ -305,6 +332,11 @@ _COMMANDS: dict[str, tuple[str, list[Any], Callable[[Any], tuple[str, Message]]]
 
 def _team(name: str) -> str:
     return name if name.startswith("teams/") else f"teams/{name}"
+
+
+def _quota(namespace: str) -> str:
+    name = namespace if namespace.startswith("namespaces/") else f"namespaces/{namespace}"
+    return f"{name}/quota"
 
 
 def _remote(build: Any) -> Handler:
@@ -323,6 +355,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = boot.add_mutually_exclusive_group(required=True)
     where.add_argument("--data-dir", help="the data directory of an embedded-default server")
     where.add_argument("--storage", help="the storage URL the server runs on")
+    where.add_argument("--identity-storage", help="the server's --identity-storage URL")
     boot.add_argument("--name", default="users/admin", help="the operator (default: %(default)s)")
     boot.add_argument("--ttl", type=parse_duration, help="token lifetime (default: no expiry)")
     boot.add_argument("--description", default="hposerve admin init")

@@ -11,6 +11,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from hposerve.lab._aggregate import aggregate, aggregate_results
     from hposerve.lab._demo_tuning import DemoResult, run_demo
     from hposerve.lab._report import ArmRun, build_results, summary_table, write_report
     from hposerve.lab._runner import (
@@ -20,19 +21,24 @@ if TYPE_CHECKING:
         run_comparison,
         write_comparison_report,
     )
+    from hposerve.lab._suite import SuiteResult, run_suite
     from hposerve.lab._tasks import Task, get_task, task_names
 
 __all__ = [
     "ArmRun",
     "CompareResult",
     "DemoResult",
+    "SuiteResult",
     "Task",
+    "aggregate",
+    "aggregate_results",
     "arms_for",
     "budgets_for",
     "build_results",
     "get_task",
     "run_comparison",
     "run_demo",
+    "run_suite",
     "summary_table",
     "task_names",
     "write_comparison_report",
@@ -41,6 +47,10 @@ __all__ = [
 
 # Public name -> the private module that defines it.
 _HOMES = {
+    "aggregate": "_aggregate",
+    "aggregate_results": "_aggregate",
+    "SuiteResult": "_suite",
+    "run_suite": "_suite",
     "ArmRun": "_report",
     "build_results": "_report",
     "summary_table": "_report",

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from hposerve.lab._bench_cases import (
+    case_auth_tls,
     case_breakdown,
     case_concurrent,
     case_grpc_floor,
@@ -57,6 +58,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "random_ms_per_trial": ("<=", 3.0),
     "speedup_vs_optuna_grpc_proxy": (">=", 10.0),
     "tpe_ratio_vs_inprocess": ("<=", 1.2),
+    "auth_tls_ratio": ("<=", 1.10),
     "growth_ratio": ("<=", 1.3),
     "concurrent_trials_per_s": (">=", 300.0),
     "tell_p99_ms": ("<=", 50.0),
@@ -79,6 +81,9 @@ def run(sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
             figures |= case_service_random(target, sizes)
             log(f"what a service trial is made of, {sizes.baseline_trials} trials and calls")
             figures |= case_breakdown(target, tmp, sizes.baseline_trials)
+        log(f"one trainer with auth and TLS on, and off, {sizes.baseline_trials} trials each")
+        with hposerve_server(os.path.join(tmp, "plain")) as target:
+            figures |= case_auth_tls(target, tmp, sizes.baseline_trials)
         log(f"gRPC's own floor: {sizes.baseline_trials} round trips to a do-nothing service")
         figures |= case_grpc_floor(sizes.baseline_trials)
         # A trial is ask + reports + tell, each a round trip: gRPC's floor for those calls plus

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from hposerve.lab import _bench_echo_server as echo_server
@@ -22,6 +25,7 @@ from hposerve.lab._bench_workload import (
 )
 
 __all__ = [
+    "case_auth_tls",
     "case_breakdown",
     "case_concurrent",
     "case_grpc_floor",
@@ -264,4 +268,119 @@ def case_concurrent(target: str, sizes: Sizes) -> dict[str, float]:
         "tell_p99_ms": quantile(tells, 0.99) * 1e3,
         "report_p50_ms": quantile(reports, 0.50) * 1e3,
         "report_p99_ms": quantile(reports, 0.99) * 1e3,
+    }
+
+
+def _self_signed(tmp: str) -> tuple[str, str, bytes]:
+    """A certificate for localhost and its key, in files; returns (cert, key, cert PEM)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    paths = (os.path.join(tmp, "tls-cert.pem"), os.path.join(tmp, "tls-key.pem"))
+    with open(paths[0], "wb") as out:
+        out.write(pem)
+    with open(paths[1], "wb") as out:
+        out.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return paths[0], paths[1], pem
+
+
+def _operator_token(data_dir: str) -> str:
+    """Bootstraps an operator in ``data_dir``'s identity store (as `hposerve admin init`)."""
+    from hposerve.server.storage import IdentityStore
+
+    store = IdentityStore.open(data_dir=data_dir)
+    try:
+        store.directory.ensure_principal("users/bench", operator=True)
+        return store.tokens.issue_token("users/bench", ttl=None)[1]
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _secure_server(tmp: str) -> Iterator[tuple[str, str, bytes]]:
+    """``hposerve serve --auth --tls-*`` as a child process; yields (target, token, CA PEM)."""
+    import grpc
+
+    data_dir = os.path.join(tmp, "secure")
+    cert, key, pem = _self_signed(tmp)
+    token = _operator_token(data_dir)
+    port = free_port()
+    argv = python_module("hposerve.server", "--log-level", "WARNING", "serve", "--auth")
+    argv += ["--port", str(port), "--data-dir", data_dir]
+    process = subprocess.Popen(
+        [*argv, "--tls-cert", cert, "--tls-key", key],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    target = f"localhost:{port}"
+    try:
+        with grpc.secure_channel(target, grpc.ssl_channel_credentials(pem)) as channel:
+            grpc.channel_ready_future(channel).result(timeout=60)
+        yield target, token, pem
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def case_auth_tls(plain_target: str, tmp: str, n: int) -> dict[str, float]:
+    """The single-trainer figure with auth and TLS on, and off, interleaved in one run.
+
+    The same workload on two servers alike but for ``--auth --tls-*``: blocks of trials
+    alternate between them, so that the machine's drift falls on both.
+    """
+    from hposerve.client import Client, ClientConfig
+
+    with _secure_server(tmp) as (target, token, pem):
+        secure = Client(target, config=ClientConfig(token=token, root_certificates=pem))
+        plain = Client(plain_target)
+        with secure, plain:
+            studies = [
+                c.create_study(
+                    name="bench-auth",
+                    sampler={"type": "random", "seed": 0},
+                    pruner={"type": "none"},
+                )
+                for c in (plain, secure)
+            ]
+            times: tuple[list[float], list[float]] = ([], [])
+            block = max(n // 10, 1)
+            for _ in range(0, n, block):
+                for study, out in zip(studies, times, strict=True):
+                    out += service_trials(study, block)
+    off, on = ms(times[0]), ms(times[1])
+    return {
+        "auth_off_ms_per_trial": off,
+        "auth_tls_ms_per_trial": on,
+        "auth_tls_ratio": on / off,
     }

@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Adds the ``hposerve compare`` subcommands to ``parser``."""
     commands = parser.add_subparsers(dest="compare_command", required=True)
     _add_run(commands)
+    _add_suite(commands)
     report = commands.add_parser(
         "report", help="write the report of a comparison, finished or still running"
     )
@@ -38,6 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status = commands.add_parser("status", help="show the progress of each member study")
     status.add_argument("--target", metavar="HOST:PORT", required=True)
     status.add_argument("--name", required=True, help="the comparison's name")
+
+
+def _add_budget(parser: argparse.ArgumentParser, *, trials: int) -> None:
+    """The options ``run`` and ``suite`` share: seeds, trials, workers, out and target."""
+    parser.add_argument("--seeds", type=positive_int, default=5, help="studies per arm (default 5)")
+    parser.add_argument(
+        "--trials", type=positive_int, default=trials, help=f"trials per study (default {trials})"
+    )
+    parser.add_argument(
+        "--workers", type=positive_int, default=2, help="trainer processes (default 2)"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="directory for the report(s)")
+    parser.add_argument(
+        "--target", metavar="HOST:PORT", help="a running server (default: start an embedded one)"
+    )
 
 
 def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,19 +80,58 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default=["none"],
         help="comma-separated pruner types; every sampler runs with each (default: none)",
     )
-    run.add_argument("--seeds", type=positive_int, default=5, help="studies per arm (default 5)")
-    run.add_argument(
-        "--trials", type=positive_int, default=100, help="trials per study (default 100)"
-    )
-    run.add_argument(
-        "--workers", type=positive_int, default=2, help="trainer processes (default 2)"
-    )
-    run.add_argument("--out", required=True, type=Path, help="directory for the report")
-    run.add_argument(
-        "--target", metavar="HOST:PORT", help="a running server (default: start an embedded one)"
-    )
+    _add_budget(run, trials=100)
     run.add_argument("--data-dir", help="storage directory of the embedded server")
     run.add_argument("--name", help="comparison name (default: TASK-TIME-RANDOM)")
+
+
+def _add_suite(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    suite = commands.add_parser(
+        "suite",
+        help="compare samplers on several tasks, then write the aggregate report",
+        description="Runs one comparison per task (resumable: a rerun continues what is "
+        "unfinished), writes each task's report in OUT/TASK/ and the aggregate in OUT: "
+        "normalized scores, ranks with a Friedman test and a critical-difference diagram, win "
+        "rates and evaluations-to-target ECDFs.",
+    )
+    suite.add_argument(
+        "--tasks",
+        type=names,
+        required=True,
+        help="comma-separated task names, or all-synthetic, all-tabular, all-multi (zdt1, "
+        "zdt2: scored by hypervolume)",
+    )
+    suite.add_argument(
+        "--samplers",
+        type=names,
+        default=["tpe", "random", "grid"],
+        help="comma-separated sampler types (default: tpe,random,grid)",
+    )
+    _add_budget(suite, trials=50)
+    suite.add_argument(
+        "--data-dir", help="storage directory of the embedded server (default: OUT/data)"
+    )
+    suite.add_argument(
+        "--name", default="suite", help="prefix of the comparisons' names (default: suite)"
+    )
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from hposerve.lab._suite import run_suite
+
+    logging.getLogger("optuna.samplers._grid").setLevel(logging.ERROR)
+    result = run_suite(
+        tasks=args.tasks,
+        samplers=args.samplers,
+        seeds=args.seeds,
+        trials=args.trials,
+        workers=args.workers,
+        out_dir=args.out,
+        target=args.target,
+        data_dir=args.data_dir,
+        name=args.name,
+    )
+    return 0 if result.ok else 1
 
 
 def _status_table(comparison: Comparison) -> str:
@@ -135,7 +190,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     """Runs a parsed ``hposerve compare`` command; returns the exit code."""
-    command = {"run": _run, "report": _report, "status": _status}[args.compare_command]
+    commands = {"run": _run, "suite": _suite, "report": _report, "status": _status}
+    command = commands[args.compare_command]
     try:
         return command(args)
     except KeyError as error:  # an unknown task: the message lists the known ones

@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from hposerve.client import Client, FrozenTrial, Study
 from hposerve.lab._processes import run_trainers, server_target
+from hposerve.lab._report_runs import state_name
 
 __all__ = ["DEFAULT_EPOCHS", "DEFAULT_TRIALS", "DEFAULT_WORKERS", "DemoResult", "run_demo"]
 
@@ -100,7 +101,8 @@ def _trainer(target: str, study_name: str, n_trials: int, epochs: int, seed: int
 def _counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
     counts = dict.fromkeys(("complete", "pruned", "failed", "running", "waiting"), 0)
     for t in trials:
-        counts[t.state] = counts.get(t.state, 0) + 1
+        state = state_name(t)  # FrozenTrial.state is a TrialState, not its name
+        counts[state] = counts.get(state, 0) + 1
     return counts
 
 
@@ -155,7 +157,9 @@ class _Progress:
 
     def update(self, trials: Sequence[FrozenTrial]) -> None:
         running = _counts(trials)["running"]
-        new = [t for t in trials if t.state in self._FINISHED and t.number not in self._finished]
+        new = [
+            t for t in trials if state_name(t) in self._FINISHED and t.number not in self._finished
+        ]
         new.sort(key=_finish_order)
         for t in new:
             self._finished[t.number] = t

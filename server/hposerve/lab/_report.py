@@ -42,6 +42,13 @@ results.json
       "rank_method": "per_seed" | "median" | null,
       "partial": bool,                    # some run has fewer finished trials than max(budgets)
       "generated_at": str,                # ISO 8601, UTC
+      "reference": float | null,          # what gaps are measured from: the optimum, or the
+      "reference_kind": "optimum" | "best_seen",  # best value any arm saw (optimum unknown)
+      "normalizer": str,                  # the arm scoring 1: the baseline (random search)
+      "target_fractions": [float, ...],   # targets: fractions of the normalizer's median first
+      "target_gaps": [float|null, ...],   # gap closed; each target as a gap: (1 - f) * start
+      "win_rates": {ARM: {ARM: float|null}},  # row beats column at max(budgets), seeds paired
+                                          # by id, ties half; null on the diagonal
       "arms": {
         ARM: {
           "seeds": int,                   # number of runs (seeds) of this arm
@@ -58,12 +65,26 @@ results.json
           "significant": [bool|null, ...] | null,   # per budget: p < alpha; null where no p
           "sample_ms_per_trial": float | null,  # mean sampler time per trial (all its trials)
           "total_steps": [int, ...] | null,     # per seed: training steps used, see below
-          "steps_to_best": [int|null, ...] | null  # per seed: steps used when its best was hit
+          "steps_to_best": [int|null, ...] | null,  # per seed: steps used when its best was hit
+          "gaps_per_seed": [[float|null, ...], ...],  # per seed, per budget: best - reference
+          "normalized_score": [float|null, ...],      # per budget: mean over seeds of below
+          "normalized_score_per_seed": [[float|null, ...], ...],  # gap / normalizer's median gap
+          "evals_to_target": [[int|null, ...], ...],  # per seed, per target: trials to reach it
+          "reached_fraction": [float, ...]            # per target: fraction of seeds reaching it
         }
       }
     }
 
 Non-finite numbers are written as null, so the file is strict JSON.
+
+Scores (``_report_scores``): a run's *gap* at a budget is its best-so-far loss minus the
+reference's (its regret when the optimum is known). The normalized score (bayesmark) is the gap
+divided by the median gap of the normalizer's seeds at that budget: 0 is the reference, 1 is
+random search; null where that median is 0 or missing. Evaluations to target (COCO) count the
+finished trials until the gap is at most the target; null when never reached. Multi-objective
+runs (``_multi``) add ``"objective": "hypervolume_regret"``, ``"reference_point"``,
+``"optimal_hypervolume"`` and, per arm, ``"median_hypervolume"`` (per budget); their metric is
+the hypervolume regret, with optimum 0.
 
 Ranks: at each budget, arms are ranked by how good their values are (1 = best, ties get the
 average rank). When every arm has the same set of seeds (``rank_method: "per_seed"``), each

@@ -21,7 +21,7 @@ import numpy as np
 from hposerve.lab._report_runs import Run
 from hposerve.lab._report_stats import band
 
-__all__ = ["captions", "plot_curves", "plot_steps"]
+__all__ = ["captions", "plot_curves", "plot_steps", "pyplot"]
 
 # Points on the continuous x axes (seconds, steps) at which seed curves are sampled.
 _GRID_POINTS = 300
@@ -127,7 +127,7 @@ def _finish(fig: Any, path: Path, axes: Sequence[Any], metric: str, plotted: lis
     fig.savefig(path, dpi=100)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -140,7 +140,7 @@ def plot_curves(
     results: dict[str, Any], arms: dict[str, list[Run]], path: Path, colors: dict[str, Any]
 ) -> None:
     """Writes curves.png: best-so-far by trials finished, and by wall-clock time."""
-    plt = _pyplot()
+    plt = pyplot()
     metric = results["metric"]
     fig, (by_trial, by_time) = plt.subplots(1, 2, figsize=(13, 5))
     try:
@@ -170,7 +170,7 @@ def plot_steps(
     results: dict[str, Any], arms: dict[str, list[Run]], path: Path, colors: dict[str, Any]
 ) -> None:
     """Writes steps.png: best-so-far by training steps used (for arms whose trials report)."""
-    plt = _pyplot()
+    plt = pyplot()
     metric = results["metric"]
     fig, ax = plt.subplots(figsize=(8, 5))
     try:

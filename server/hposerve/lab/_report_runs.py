@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ArmRun", "Metric", "Run", "group_runs"]
+__all__ = ["ArmRun", "Metric", "Run", "group_runs", "state_name"]
 
 _FINISHED = frozenset({"complete", "pruned", "failed"})
 _UNFINISHED = frozenset({"running", "waiting"})
@@ -37,7 +37,8 @@ class ArmRun:
 class Metric:
     """Direction-aware conversions from objective values to the reported metric and a loss."""
 
-    def __init__(self, direction: str, optimum: float | None) -> None:
+    def __init__(self, direction: Any, optimum: float | None) -> None:
+        direction = str(getattr(direction, "name", direction)).lower()  # a StudyDirection too
         if direction not in ("minimize", "maximize"):
             raise ValueError(f"direction must be 'minimize' or 'maximize', not {direction!r}")
         self.direction = direction
@@ -84,15 +85,17 @@ class Run:
     sample_seconds: list[float]
 
 
-def _state(trial: Any) -> str:
-    # Accept Optuna's TrialState enum too, not only the client's lowercase names.
+def state_name(trial: Any) -> str:
+    """A trial's state as a lowercase name: ``complete``, ``pruned``, ``failed``, ``running``
+    or ``waiting``, whether it is a name or a TrialState (the client's or Optuna's)."""
     state = trial.state
-    return str(getattr(state, "name", state)).lower()
+    name = str(getattr(state, "name", state)).lower()
+    return "failed" if name == "fail" else name  # TrialState.FAIL
 
 
 def _value(trial: Any) -> float | None:
     """The value of a complete trial; None for any other."""
-    if _state(trial) != "complete":
+    if state_name(trial) != "complete":
         return None
     values = trial.values
     if not values:
@@ -148,7 +151,7 @@ def _by_time(trials: Sequence[Any], finished: Sequence[Any], metric: Metric) -> 
 
 def _digest(run: ArmRun, metric: Metric, max_budget: int) -> Run:
     trials = sorted(run.trials, key=lambda t: t.number)
-    states = [_state(t) for t in trials]
+    states = [state_name(t) for t in trials]
     finished_all = [t for t, s in zip(trials, states, strict=True) if s in _FINISHED]
     finished = finished_all[:max_budget]
 
@@ -158,7 +161,7 @@ def _digest(run: ArmRun, metric: Metric, max_budget: int) -> Run:
     cum_steps, steps_at_best = _steps_to_best(finished, metric)
     times, best_by_time = _by_time(trials, finished, metric)
     has_steps = any(t.intermediate_values for t in trials)
-    finished_states = [_state(t) for t in finished]
+    finished_states = [state_name(t) for t in finished]
     return Run(
         arm=run.arm,
         seed=run.seed,

@@ -15,6 +15,7 @@ import numpy as np
 from scipy import stats
 
 from hposerve.lab._report_runs import ArmRun, Metric, Run, group_runs
+from hposerve.lab._report_scores import score_fields
 
 __all__ = [
     "ALPHA",
@@ -228,9 +229,10 @@ def build_results(
         arm: _arm_results(digested, budgets, key, _p_values(losses, arm, baseline), ranks.get(arm))
         for arm, digested in arms.items()
     }
+    scores = score_fields(arms, metric, budgets, baseline, into=out_arms)
     return {
         "task": task,
-        "direction": direction,
+        "direction": metric.direction,
         "optimum": _num(optimum),
         "budgets": budgets,
         "metric": metric.name,
@@ -241,5 +243,6 @@ def build_results(
         "rank_method": rank_method,
         "partial": any(not r.done for rs in arms.values() for r in rs),
         "generated_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        **scores,
         "arms": out_arms,
     }

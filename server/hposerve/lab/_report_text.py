@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from hposerve.lab._report_scores_text import md_scores
+
 __all__ = ["report_md", "summary_table"]
 
 
@@ -83,7 +85,8 @@ def summary_table(results: dict[str, Any]) -> str:
     metric = results["metric"]
     header = ["arm", "seeds", "trials done"]
     header += [f"{metric}@{b} [IQR]" for b in budgets]
-    header += ["mean rank", f"p vs {results['baseline']}@{budgets[-1]}", "sampler ms/trial"]
+    header += [f"score@{budgets[-1]}", "mean rank", f"p vs {results['baseline']}@{budgets[-1]}"]
+    header.append("sampler ms/trial")
     rows = [header]
     for name, arm in results["arms"].items():
         p, sig = _last(arm["p_vs_baseline"]), _last(arm["significant"])
@@ -91,6 +94,7 @@ def summary_table(results: dict[str, Any]) -> str:
             [name, str(arm["seeds"]), _done(arm, budgets[-1])]
             + [_cell(arm, key, j) for j in range(len(budgets))]
             + [
+                _fmt(_last(arm.get("normalized_score")), ".3f"),
                 _fmt(arm["mean_rank"], ".2f"),
                 _fmt_p(p) + ("*" if sig else ""),
                 _fmt(arm["sample_ms_per_trial"], ".2f"),
@@ -262,6 +266,7 @@ def report_md(results: dict[str, Any], images: Sequence[str], captions: dict[str
         captions: A caption per image file name.
     """
     lines = _md_setup(results) + _md_medians(results) + _md_tests(results)
+    lines += md_scores(results)
     lines += _md_costs(results) + ["## Curves", ""]
     for image in images:
         lines += [f"![{image}]({image})", "", captions.get(image, ""), ""]

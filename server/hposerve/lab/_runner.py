@@ -161,15 +161,27 @@ def _progress_line(members: Sequence[ComparisonMember], trials: int) -> str:
 class _ProgressLines:
     """Prints a progress line when the comparison has moved, at most every few seconds."""
 
-    def __init__(self, comparison: Comparison, trials: int, started: float, out: TextIO) -> None:
+    def __init__(
+        self,
+        comparison: Comparison,
+        trials: int,
+        started: float,
+        out: TextIO,
+        progress: Callable[[list[ComparisonMember]], None] | None = None,
+    ) -> None:
         self._comparison = comparison
         self._trials = trials
         self._started = started
         self._out = out
+        self._progress = progress
         self._last_line, self._last_text = 0.0, ""
 
     def __call__(self, running: bool) -> None:
-        text = _progress_line(self._comparison.progress(), self._trials)
+        members = self._comparison.progress()
+        if self._progress is not None:  # the caller shows progress its own way
+            self._progress(members)
+            return
+        text = _progress_line(members, self._trials)
         now = time.monotonic()
         if text != self._last_text and (now - self._last_line >= _LINE_SECONDS or not running):
             print(f"[{now - self._started:6.1f}s] {text}", file=self._out, flush=True)
@@ -243,6 +255,7 @@ def run_comparison(
     data_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
     out: TextIO | None = None,
+    progress: Callable[[list[ComparisonMember]], None] | None = None,
 ) -> CompareResult:
     """Runs a comparison of ``samplers`` x ``pruners`` on ``task`` and writes its report.
 
@@ -260,6 +273,8 @@ def run_comparison(
         name: The comparison's name; None for a fresh one. An existing comparison of that
             name and definition is resumed.
         out: Where progress lines and the table go (None: standard output).
+        progress: Called with the members' progress about every second instead of printing
+            progress lines (the suite's progress bar).
 
     Returns:
         The results and the files written.
@@ -279,16 +294,26 @@ def run_comparison(
     with server_target(target, data_dir) as (target, embedded), Client(target) as client:
         comparison = _create(client, name, task, arms, seeds=seeds, trials=trials)
         print(_header(comparison, task, target, embedded, workers), file=out, flush=True)
-        codes = run_trainers(
-            trainer,
-            [(target, comparison.resource_name, task, i) for i in range(workers)],
-            name="hposerve-compare-trainer",
-            poll=_ProgressLines(comparison, trials, started, out),
-        )
+        poll = _ProgressLines(comparison, trials, started, out, progress)
+        codes = _train(comparison, target, task, workers, poll)
         results, paths = write_comparison_report(comparison, task, out_dir)
     elapsed = time.monotonic() - started
     _print_outcome(results, paths, elapsed, codes, out)
     return CompareResult(name, results, paths, elapsed, codes)
+
+
+def _train(
+    comparison: Comparison, target: str, task: Any, workers: int, poll: Callable[[bool], None]
+) -> list[int | None]:
+    """Runs the trainer processes to the end; their exit codes."""
+    if comparison.finished:  # a finished comparison (resumed) needs no trainers
+        return []
+    return run_trainers(
+        trainer,
+        [(target, comparison.resource_name, task, i) for i in range(workers)],
+        name="hposerve-compare-trainer",
+        poll=poll,
+    )
 
 
 def _print_outcome(

@@ -8,22 +8,97 @@ import os
 import sys
 from typing import Any
 
+from hposerve.server._logging import FORMATS, configure_logging
 from hposerve.server.storage import DEFAULT_DATA_DIR
 from hposerve.server.transport._server import DEFAULT_MAX_SESSIONS, DEFAULT_WORKERS
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from hposerve.server.transport import serve
+def _flag(variable: str) -> bool:
+    return os.environ.get(variable, "").lower() not in ("", "0", "false", "no")
 
-    serve(
-        f"{args.host}:{args.port}",
-        storage=args.storage,
-        data_dir=args.data_dir,
-        fsync=args.fsync,
-        max_workers=args.workers,
-        max_sessions=args.max_sessions,
-    )
+
+def _serve(args: argparse.Namespace) -> int:
+    from hposerve.server.domain import DomainError, QuotaLimits
+    from hposerve.server.transport import RefusedToStart, serve
+
+    try:
+        serve(
+            f"{args.host}:{args.port}",
+            storage=args.storage,
+            data_dir=args.data_dir,
+            fsync=args.fsync,
+            max_workers=args.workers,
+            max_sessions=args.max_sessions,
+            metrics_port=args.metrics_port,
+            dashboard_port=args.dashboard_port,
+            **_security(args),
+            quotas=QuotaLimits(
+                studies=args.max_studies,
+                running_trials=args.max_running_trials,
+                asks_per_second=args.max_asks_per_second,
+            ),
+        )
+    except (RefusedToStart, DomainError) as e:
+        print(f"hposerve serve: {e}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _security(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "auth": args.auth,
+        "identity_storage": args.identity_storage,
+        "tls_cert": args.tls_cert,
+        "tls_key": args.tls_key,
+        "tls_client_ca": args.tls_client_ca,
+        "insecure": args.insecure,
+    }
+
+
+def _add_security_arguments(serve: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    serve.add_argument(
+        "--auth",
+        action="store_true",
+        default=_flag("HPOSERVE_AUTH"),
+        help="authenticate every call (a token, or an mTLS certificate) and authorize it by "
+        "team; bootstrap the first operator with `hposerve admin init` (HPOSERVE_AUTH)",
+    )
+    serve.add_argument(
+        "--identity-storage",
+        default=env("HPOSERVE_IDENTITY_STORAGE"),
+        help="a SQLAlchemy URL for teams, tokens and the audit log; default: with --storage "
+        "(identity.db in --data-dir, or tables in its database) (HPOSERVE_IDENTITY_STORAGE)",
+    )
+    for flag, variable, what in (
+        ("cert", "HPOSERVE_TLS_CERT", "the server's TLS certificate chain, PEM"),
+        ("key", "HPOSERVE_TLS_KEY", "its private key, PEM"),
+        ("client-ca", "HPOSERVE_TLS_CLIENT_CA", "require client certificates it signed (mTLS)"),
+    ):
+        serve.add_argument(f"--tls-{flag}", default=env(variable), help=f"{what} ({variable})")
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        default=_flag("HPOSERVE_INSECURE"),
+        help="serve a non-loopback address without auth (refused otherwise) (HPOSERVE_INSECURE)",
+    )
+    for flag, variable, kind, what in (
+        ("studies", "HPOSERVE_MAX_STUDIES", int, "studies"),
+        ("running-trials", "HPOSERVE_MAX_RUNNING_TRIALS", int, "running trials"),
+        (
+            "asks-per-second",
+            "HPOSERVE_MAX_ASKS_PER_SECOND",
+            float,
+            "asks (trials started) per second",
+        ),
+    ):
+        serve.add_argument(
+            f"--max-{flag}",
+            type=kind,
+            default=kind(env(variable, "0")),
+            help=f"default quota of every namespace: {what} at most, 0 for no limit; "
+            f"operators override it per namespace (hposerve admin set-quota) ({variable})",
+        )
 
 
 def add_commands(commands: Any) -> None:
@@ -74,22 +149,52 @@ def add_commands(commands: Any) -> None:
         default=DEFAULT_MAX_SESSIONS,
         help="open sessions at most; clients past them make unary calls",
     )
+    _add_security_arguments(serve)
+    _add_observability_arguments(serve)
     serve.set_defaults(run=_serve)
+
+
+def _optional_port(variable: str) -> int | None:
+    value = os.environ.get(variable, "")
+    return int(value) if value else None
+
+
+def _add_observability_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=_optional_port("HPOSERVE_METRICS_PORT"),
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (same --host); None: off "
+        "(HPOSERVE_METRICS_PORT)",
+    )
+    serve.add_argument(
+        "--dashboard-port",
+        type=int,
+        default=_optional_port("HPOSERVE_DASHBOARD_PORT"),
+        help="serve optuna-dashboard on the live storage at http://HOST:PORT/dashboard (same "
+        "--host; with --auth it asks for a token); None: off (HPOSERVE_DASHBOARD_PORT)",
+    )
 
 
 def add_global_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level",
         default=os.environ.get("HPOSERVE_LOG_LEVEL", "INFO"),
-        help="DEBUG, INFO, WARNING or ERROR (HPOSERVE_LOG_LEVEL; default: %(default)s)",
+        help="DEBUG, INFO, WARNING or ERROR; DEBUG logs every RPC (HPOSERVE_LOG_LEVEL; "
+        "default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=os.environ.get("HPOSERVE_LOG_FORMAT", "text"),
+        help="text, or json (one object per line) for log shippers (HPOSERVE_LOG_FORMAT; "
+        "default: %(default)s)",
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Sets up logging and runs the parsed command."""
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level, args.log_format)
     # Optuna logs a line per study created; the server logs what matters itself.
     logging.getLogger("optuna").setLevel(logging.WARNING)
     try:

@@ -51,6 +51,14 @@ def test_init_then_administer_a_server(
     assert {"CreateTeam", "AddMember", "CreateNamespace", "IssueToken"} <= methods
     with pytest.raises(SystemExit, match="PERMISSION_DENIED"):
         _run(["create-team", "nope", "--target", target[1], "--token", ann])
+    # Quotas: the AuthServer fixture has no quota gate, so what is set is stored and read back.
+    assert json_of(["set-quota", "ml", "--studies", "3", "--asks-per-second", "2.5"]) == {
+        "name": "namespaces/ml/quota",
+        "maxStudies": "3",
+        "maxRunningTrials": "0",
+        "maxAsksPerSecond": 2.5,
+    }
+    assert json_of(["get-quota", "namespaces/ml"])["maxStudies"] == "3"
 
 
 def test_no_plaintext_token_beyond_loopback() -> None:

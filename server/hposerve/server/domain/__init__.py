@@ -16,6 +16,8 @@ The parts, each with one job:
 * ``_specs`` (over ``_spec_fields`` and ``_values``), ``_grid``: sampler and pruner specs,
   parameter values, derived grids.
 * ``_optuna``: every touch of Optuna's private internals.
+* ``_access`` (who may do what: the one rule), ``_admin`` (teams, tokens, shares: validation),
+  ``_quotas`` (studies, running trials and asks per second, per namespace).
 """
 
 from hposerve.server.domain._catalog import StudyInfo
@@ -33,10 +35,14 @@ from hposerve.server.domain._exceptions import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
 )
 from hposerve.server.domain._leases import LeaseReaper
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import ComparisonRef, StudyRef, TrialRef
+from hposerve.server.domain._quotas import QuotaLimits, QuotaOverride, Quotas
 from hposerve.server.domain._studies import StudyRegistry
 
 __all__ = [
@@ -53,6 +59,11 @@ __all__ = [
     "LeaseReaper",
     "MemberProgress",
     "NotFound",
+    "PermissionDenied",
+    "QuotaLimits",
+    "QuotaOverride",
+    "Quotas",
+    "ResourceExhausted",
     "StudyConfig",
     "StudyInfo",
     "StudyOptions",
@@ -60,4 +71,5 @@ __all__ = [
     "StudyRegistry",
     "TrialRecord",
     "TrialRef",
+    "Unauthenticated",
 ]

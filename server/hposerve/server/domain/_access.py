@@ -20,7 +20,7 @@ import enum
 import functools
 from collections.abc import Iterable, Mapping
 
-from hposerve.server.domain._exceptions import DomainError
+from hposerve.server.domain._exceptions import PermissionDenied, Unauthenticated
 
 __all__ = [
     "Action",
@@ -37,14 +37,6 @@ __all__ = [
     "visible_namespaces",
     "visible_studies",
 ]
-
-
-class PermissionDenied(DomainError):
-    """The caller may not do this here; said alike whether or not the resource exists."""
-
-
-class Unauthenticated(DomainError):
-    """The call carries no valid identity (none, unknown, revoked or expired)."""
 
 
 class Role(enum.IntEnum):

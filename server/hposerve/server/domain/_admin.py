@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from hposerve.server.domain._access import Principal, Role, Scope, visible_namespaces
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._names import StudyRef, namespace_from_name, study_ref_from_name
+from hposerve.server.domain._quotas import QuotaLimits, QuotaOverride, Quotas
 
 if TYPE_CHECKING:
     from hposerve.server.storage._identity import IdentityStore
@@ -28,6 +29,7 @@ __all__ = [
     "TeamInfo",
     "TokenInfo",
     "parse_principal",
+    "quota_namespace",
     "team_from_name",
 ]
 
@@ -117,6 +119,16 @@ def team_from_name(name: str, field: str = "team") -> str:
     return _check_id(team, field, "team")
 
 
+def quota_namespace(name: str, field: str = "name") -> str:
+    """The namespace of ``namespaces/{namespace}/quota``. Raises: InvalidArgument."""
+    head, sep, tail = name.rpartition("/")
+    if not sep or tail != "quota":
+        raise InvalidArgument(
+            f"{field} must look like namespaces/NAMESPACE/quota, got {name!r}", field=field
+        )
+    return namespace_from_name(head, field)
+
+
 def parse_principal(name: str, field: str = "principal") -> str:
     """Checks a principal's name (users/U, teams/T/serviceAccounts/S, certificates/SUBJECT)."""
     parts = name.split("/")
@@ -155,8 +167,28 @@ class AdminOps:
     Raises: InvalidArgument for a bad request; NotFound and AlreadyExists from the store.
     """
 
-    def __init__(self, store: IdentityStore) -> None:
+    def __init__(self, store: IdentityStore, quotas: Quotas | None = None) -> None:
         self.store = store
+        self._quotas = quotas
+
+    def set_quota(self, name: str, override: QuotaOverride) -> QuotaLimits:
+        """Sets a namespace's quotas (unset: the server's default); returns those in effect."""
+        namespace = quota_namespace(name, "quota.name")
+        defaults = self._quotas.defaults if self._quotas is not None else QuotaLimits()
+        override.over(defaults)  # raises InvalidArgument for a negative or infinite value
+        self.store.set_quota(namespace, override)
+        if self._quotas is None:
+            return override.over(defaults)
+        self._quotas.forget(namespace)  # this replica at once; the others within seconds
+        return self._quotas.limits(namespace)
+
+    def quota(self, name: str) -> QuotaLimits:
+        """The quotas in effect for a namespace."""
+        namespace = quota_namespace(name)
+        if self._quotas is not None:
+            return self._quotas.limits(namespace)
+        override = self.store.quota_override(namespace)
+        return override.over(QuotaLimits()) if override is not None else QuotaLimits()
 
     def create_team(self, team_id: str) -> TeamInfo:
         return self.store.directory.create_team(_check_id(team_id, "team_id", "team"))

@@ -9,11 +9,12 @@ live study reloads after a restart).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
+from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain import _optuna
 from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR
@@ -149,6 +150,38 @@ class TrialAsking:
             numbers = live.requests.once(request_id or None, enqueue)
             return live.record(live.frozen(numbers[0])) if numbers else None
 
+    def add_trials(
+        self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""
+    ) -> list[TrialRecord]:
+        """Adds trials with known outcomes, as ``optuna.Study.add_trials``: no sampler runs.
+
+        All are checked before any is added, so a bad one adds none.
+
+        Raises:
+            NotFound: no such study.
+            InvalidArgument: a RUNNING trial (ask for one instead), a trial Optuna refuses
+                (values that do not fit its state or the study's objectives, a parameter
+                outside its distribution), or a distribution that conflicts with the study's.
+        """
+        live = self._live(ref)
+        for i, trial in enumerate(trials):
+            _check_added(live, trial, f"trials[{i}]")
+
+        def add() -> list[int]:
+            before = len(live.study.get_trials(deepcopy=False))
+            for trial in trials:
+                if request_id:
+                    trial.system_attrs[REQUEST_ATTR] = request_id
+                live.study.add_trial(trial)
+            created = live.study.get_trials(deepcopy=False)[before:]
+            live.waiting += sum(t.state == TrialState.WAITING for t in created)
+            return [t.number for t in created]
+
+        with live.sample_lock:
+            numbers = live.requests.once(request_id or None, add)
+        with live.lock:
+            return live.records(numbers)
+
     def asked_by_request(self, ref: StudyRef, request_id: str) -> list[TrialRecord] | None:
         """The trials that an earlier ask (or enqueue) with ``request_id`` created, or None.
 
@@ -162,6 +195,25 @@ class TrialAsking:
             return None
         with live.lock:
             return live.records(numbers)
+
+
+def _check_added(live: LiveStudy, trial: FrozenTrial, field: str) -> None:
+    if trial.state == TrialState.RUNNING:
+        raise InvalidArgument(
+            f"{field} is RUNNING: add finished or waiting trials; ask for a running one",
+            field=f"{field}.state",
+        )
+    n = len(live.config.directions)
+    try:
+        _optuna.validate_trial(trial)
+    except ValueError as e:
+        raise InvalidArgument(f"{field}: {e}", field=field) from None
+    if trial.values is not None and len(trial.values) != n:
+        raise InvalidArgument(
+            f"{field} has {len(trial.values)} value(s); {live.ref} has {n} objective(s)",
+            field=f"{field}.values",
+        )
+    live.check_compatible(trial.distributions, f"{field}.params")
 
 
 def _check_space_fits_sampler(live: LiveStudy, space: Mapping[str, BaseDistribution]) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_DIRECTION",
     "EXPIRED_ATTR",
     "FINISHED_STATES",
+    "INTERNAL_ATTR_PREFIX",
     "LEASE_ATTR",
     "MAX_ARMS",
     "MAX_ASK_COUNT",
@@ -42,6 +43,8 @@ __all__ = [
     "directions_or_default",
 ]
 
+# Every system attribute hposerve keeps for itself starts with this (clients are not shown them).
+INTERNAL_ATTR_PREFIX = "hposerve:"
 # Study system attributes.
 CONFIG_ATTR = "hposerve:config"  # StudyConfig as JSON
 COMPARISON_ATTR = "hposerve:comparison"  # on each member study: its comparison's definition

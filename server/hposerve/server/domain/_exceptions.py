@@ -30,3 +30,25 @@ class AlreadyExists(DomainError):
 
 class FailedPrecondition(DomainError):
     """The request is valid but the resource is not in a state that allows it."""
+
+
+class PermissionDenied(DomainError):
+    """The caller may not do this here; said alike whether or not the resource exists."""
+
+
+class Unauthenticated(DomainError):
+    """The call carries no valid identity (none, unknown, revoked or expired)."""
+
+
+class ResourceExhausted(DomainError):
+    """A namespace's quota would be exceeded: nothing was done; retry after ``retry_after``.
+
+    Attributes:
+        quota: Which quota (``studies``, ``running_trials``, ``asks_per_second``).
+        retry_after: Seconds after which a retry may succeed.
+    """
+
+    def __init__(self, message: str, *, quota: str, retry_after: float) -> None:
+        super().__init__(message, field=quota)
+        self.quota = quota
+        self.retry_after = retry_after

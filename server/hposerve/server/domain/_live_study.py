@@ -17,6 +17,7 @@ one database, and a restarted server, agree on it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import threading
 import time
@@ -27,7 +28,7 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server.domain import _optuna
+from hposerve.server.domain import _optuna, _specs
 from hposerve.server.domain._config import (
     EXPIRED_ATTR,
     LEASE_ATTR,
@@ -39,6 +40,8 @@ from hposerve.server.domain._names import StudyRef, TrialRef
 from hposerve.server.domain._requests import RequestMemo
 
 __all__ = ["Lease", "LiveStudy", "TrialRecord", "check_finite", "expired"]
+
+_logger = logging.getLogger("hposerve.server")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +96,28 @@ class LiveStudy:
         # The first distribution seen for each parameter: Optuna refuses an incompatible one
         # (another kind, other choices) once a trial exists, so it is checked before.
         self.distributions: dict[str, BaseDistribution] = {}
+        self._bind_source_trials()
+
+    def _bind_source_trials(self) -> None:
+        """Gives a warm-started sampler (CMA-ES ``source_study``) the source's trials.
+
+        They are read once, when the study is loaded, as Optuna reads ``source_trials`` once
+        when the sampler is made. A source deleted since leaves the sampler without a warm start.
+        """
+        source = _specs.source_study_of(self.config.sampler)
+        if source is None:
+            return
+        try:
+            source_id = self.storage.get_study_id_from_name(
+                StudyRef(self.ref.namespace, source).optuna_name
+            )
+            trials = self.storage.get_all_trials(source_id, deepcopy=False)
+        except KeyError:
+            _logger.warning("%s: its source study %r is gone; no warm start", self.ref, source)
+            trials = None
+        self.study.sampler = _specs.build_sampler(
+            self.config.sampler, n_objectives=len(self.config.directions), source_trials=trials
+        )
 
     @property
     def storage(self) -> BaseStorage:

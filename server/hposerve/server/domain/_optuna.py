@@ -34,6 +34,7 @@ __all__ = [
     "suggest",
     "tell",
     "trial_id_of",
+    "validate_trial",
     "wrapped_backend",
 ]
 
@@ -114,6 +115,14 @@ def tell(
         _tell_with_warning(study, trial, None if values is None else list(values), state)
     finally:
         study._thread_local.in_optimize_loop = False
+
+
+def validate_trial(trial: FrozenTrial) -> None:
+    """Raises ValueError for a trial ``Study.add_trial`` would refuse (``_validate``).
+
+    ``add_trial`` runs it too; calling it first lets a batch be checked before any is added.
+    """
+    trial._validate()
 
 
 def contains(distribution: BaseDistribution, internal: float) -> bool:

@@ -36,6 +36,7 @@ __all__ = [
     "SAMPLER_NAMES",
     "build_pruner",
     "build_sampler",
+    "source_study_of",
     "value_from_proto",
     "value_to_proto",
 ]
@@ -79,6 +80,19 @@ def _cmaes_kwargs(spec: specs_pb2.CmaEsSampler, prefix: str, n_objectives: int) 
             "use tpe, nsga2, nsga3, gp, random, qmc, grid or bruteforce",
             field=prefix,
         )
+    if spec.HasField("source_study"):
+        # Optuna refuses these together only once it has the source trials (at load).
+        clashing = [name for name in ("sigma0", "x0") if _is_set(spec, name)]
+        clashing += ["use_separable_cma"] if spec.use_separable_cma else []
+        if clashing:
+            raise InvalidArgument(
+                f"{prefix}.source_study (a warm start) excludes {', '.join(clashing)}",
+                field=f"{prefix}.source_study",
+            )
+        if not spec.source_study:
+            raise InvalidArgument(
+                f"{prefix}.source_study must name a study", field=f"{prefix}.source_study"
+            )
     # An empty Struct means no initial mean, as when unset.
     if not spec.x0.fields:
         return {}
@@ -90,6 +104,10 @@ def _cmaes_kwargs(spec: specs_pb2.CmaEsSampler, prefix: str, n_objectives: int) 
             )
         x0[name] = v.number_value
     return {"x0": x0}
+
+
+def _is_set(spec: specs_pb2.CmaEsSampler, name: str) -> bool:
+    return bool(spec.x0.fields) if name == "x0" else spec.HasField(name)
 
 
 def _nsga_kwargs(spec: Message, prefix: str, n_objectives: int) -> dict[str, Any]:
@@ -138,14 +156,27 @@ _SAMPLER_EXTRAS: dict[str, Callable[[Any, str, int], dict[str, Any]]] = {
 }
 
 
+def source_study_of(spec: specs_pb2.SamplerSpec | None) -> str | None:
+    """The study whose trials warm-start the sampler (CMA-ES's ``source_study``), or None."""
+    if spec is None or not spec.HasField("cmaes") or not spec.cmaes.HasField("source_study"):
+        return None
+    return spec.cmaes.source_study
+
+
 def build_sampler(
-    spec: specs_pb2.SamplerSpec | None, *, n_objectives: int
+    spec: specs_pb2.SamplerSpec | None,
+    *,
+    n_objectives: int,
+    source_trials: list[optuna.trial.FrozenTrial] | None = None,
 ) -> optuna.samplers.BaseSampler:
     """Builds the Optuna sampler that ``spec`` describes.
 
     Args:
         spec: The sampler spec; None or an empty spec means Optuna's default.
         n_objectives: The number of objectives of the study the sampler is for.
+        source_trials: The trials of the spec's ``source_study`` (see ``source_study_of``),
+            passed to CMA-ES as Optuna's ``source_trials``; None builds the sampler without
+            them (to validate a spec before the study exists).
 
     Returns:
         A new sampler. With no spec, ``TPESampler()``: what ``optuna.create_study`` uses when
@@ -164,6 +195,9 @@ def build_sampler(
     prefix = f"sampler.{kind}"
     message = getattr(spec, kind)
     kwargs = scalar_kwargs(message, SAMPLER_CHECKS[kind], prefix)
+    # A study's name, not an Optuna argument: its trials are.
+    if kwargs.pop("source_study", None) is not None and source_trials is not None:
+        kwargs["source_trials"] = source_trials
     extras = _SAMPLER_EXTRAS.get(kind)
     return construct(
         _SAMPLER_FACTORIES[kind],

@@ -17,14 +17,17 @@ from typing import Any
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from hposerve.server.domain import _specs
 from hposerve.server.domain._asking import TrialAsking
 from hposerve.server.domain._catalog import StudyCatalog, StudyInfo
 from hposerve.server.domain._config import StudyOptions
+from hposerve.server.domain._exceptions import NotFound
 from hposerve.server.domain._leases import LeaseExpiry
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._study_attrs import StudyAttributes, StudyAttrs
 from hposerve.server.domain._trials import TrialOutcomes
 from hposerve.server.storage._open import answers_from_memory, is_exclusive
 from hposerve.v1 import specs_pb2
@@ -51,6 +54,7 @@ class StudyRegistry:
         self._catalog = StudyCatalog(storage, exclusive=exclusive)
         self._asking = TrialAsking(self._catalog.live)
         self._trials = TrialOutcomes(self._catalog.live)
+        self._attrs = StudyAttributes(self._catalog.live)
         self._leases = LeaseExpiry(
             self._catalog.live_studies,
             self._catalog.load_with_running_trials,
@@ -78,7 +82,20 @@ class StudyRegistry:
         request_id: str = "",
         system_attrs: Mapping[str, Any] | None = None,
     ) -> StudyInfo:
-        """Creates a study, or returns the existing one. See ``StudyCatalog.create_study``."""
+        """Creates a study, or returns the existing one. See ``StudyCatalog.create_study``.
+
+        Raises NotFound, before anything is written, when the sampler warm-starts from a study
+        (CMA-ES ``source_study``) that does not exist.
+        """
+        source = _specs.source_study_of(sampler)
+        if source is not None:
+            try:
+                self._catalog.get_study(StudyRef(ref.namespace, source))
+            except NotFound:
+                raise NotFound(
+                    f"the source study {source!r} of sampler.cmaes does not exist",
+                    field="sampler.cmaes.source_study",
+                ) from None
         return self._catalog.create_study(
             ref,
             directions=directions,
@@ -155,6 +172,33 @@ class StudyRegistry:
     ) -> TrialRecord:
         """Finishes a trial. See ``TrialOutcomes.tell``."""
         return self._trials.tell(ref, state=state, values=values)
+
+    def set_constraints(
+        self,
+        ref: TrialRef,
+        constraints: Mapping[str, float],
+        *,
+        state: TrialState,
+        values: Sequence[float] = (),
+    ) -> None:
+        """Sets constraints of a trial about to be told. See ``TrialOutcomes.set_constraints``."""
+        self._trials.set_constraints(ref, constraints, state=state, values=values)
+
+    def add_trials(
+        self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""
+    ) -> list[TrialRecord]:
+        """Adds trials with known outcomes. See ``TrialAsking.add_trials``."""
+        return self._asking.add_trials(ref, trials, request_id=request_id)
+
+    def study_attributes(self, ref: StudyRef) -> StudyAttrs:
+        """A study's user attributes and metric names. Raises: NotFound."""
+        return self._attrs.get(ref)
+
+    def update_study_attributes(
+        self, ref: StudyRef, *, user_attrs: Mapping[str, Any], metric_names: Sequence[str]
+    ) -> StudyAttrs:
+        """Sets user attributes and metric names. See ``StudyAttributes.update``."""
+        return self._attrs.update(ref, user_attrs=user_attrs, metric_names=metric_names)
 
     def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
         """Renews leases; None for a trial that is not running (or does not exist)."""

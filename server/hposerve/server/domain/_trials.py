@@ -7,9 +7,12 @@ they carry no request id. Each holds the study's ``lock`` for short storage call
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain import _optuna
@@ -62,6 +65,39 @@ class TrialOutcomes:
             lease = live.lease_of_running(ref.number, "check pruning of")
             return live.live_trial(lease).should_prune()
 
+    def set_constraints(
+        self,
+        ref: TrialRef,
+        constraints: Mapping[str, float],
+        *,
+        state: TrialState,
+        values: Sequence[float] = (),
+    ) -> None:
+        """Sets constraints of a running trial about to be told ``state`` and ``values``.
+
+        As Optuna's ``Trial.set_constraint`` sets them (a name already set keeps its value):
+        the samplers and ``best_trial`` read them from there. The tell is checked first, so a
+        tell that would be refused sets nothing; on a finished trial nothing is set (the tell
+        that follows answers for it).
+
+        Raises:
+            InvalidArgument: a NaN constraint or an empty name; a tell ``tell`` would refuse.
+            NotFound: no such study or trial.
+        """
+        _check_state(state)
+        live = self._live(ref.study)
+        _check_values(live, state, list(values))
+        for key, value in constraints.items():
+            if math.isnan(value) or not key:
+                raise InvalidArgument(
+                    f"constraint {key!r} needs a name and a value that is not NaN, got {value}",
+                    field="constraints",
+                )
+        with live.lock:
+            if live.frozen(ref.number).state == TrialState.RUNNING:
+                running = live.lease_of_running(ref.number, "set constraints of")
+                _set_constraints(live.live_trial(running), constraints)
+
     def tell(
         self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
     ) -> TrialRecord:
@@ -73,10 +109,7 @@ class TrialOutcomes:
             FailedPrecondition: the trial already finished with another outcome.
             NotFound: no such study or trial.
         """
-        if state not in FINISHED_STATES:
-            raise InvalidArgument(
-                f"a trial can be told COMPLETE, PRUNED or FAILED, not {state.name}", field="state"
-            )
+        _check_state(state)
         live = self._live(ref.study)
         values = list(values)
         _check_values(live, state, values)
@@ -145,6 +178,21 @@ class TrialOutcomes:
         """The Pareto-optimal complete trials (the best trial when single-objective)."""
         live = self._live(ref)
         return [live.record(t) for t in live.study.best_trials]
+
+
+def _check_state(state: TrialState) -> None:
+    if state not in FINISHED_STATES:
+        raise InvalidArgument(
+            f"a trial can be told COMPLETE, PRUNED or FAILED, not {state.name}", field="state"
+        )
+
+
+def _set_constraints(trial: optuna.Trial, constraints: Mapping[str, float]) -> None:
+    with warnings.catch_warnings():
+        # Optuna warns that it keeps the first value of a constraint set twice: so do we.
+        warnings.simplefilter("ignore")
+        for key, value in constraints.items():
+            trial.set_constraint(key, value)
 
 
 def _check_values(live: LiveStudy, state: TrialState, values: list[float]) -> None:

@@ -1,5 +1,6 @@
 """Storages: opening Optuna storages from URLs, the embedded journal, and their traits."""
 
+from hposerve.server.storage._identity import IdentityStore
 from hposerve.server.storage._journal import LocalJournalBackend, StorageLocked
 from hposerve.server.storage._open import (
     DEFAULT_DATA_DIR,
@@ -11,6 +12,7 @@ from hposerve.server.storage._open import (
 
 __all__ = [
     "DEFAULT_DATA_DIR",
+    "IdentityStore",
     "LocalJournalBackend",
     "StorageLocked",
     "answers_from_memory",

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from hposerve.server.domain._access import Principal
 from hposerve.server.domain._exceptions import InvalidArgument
+from hposerve.server.domain._quotas import QUOTAS, QuotaOverride
 from hposerve.server.storage._audit import AuditLog
 from hposerve.server.storage._directory import Directory
 from hposerve.server.storage._identity_schema import (
@@ -98,6 +99,24 @@ class IdentityStore:
     def principal_named(self, name: str) -> Principal:
         """See ``TokenStore.principal_named``."""
         return self.tokens.principal_named(name)
+
+    # -- quotas --------------------------------------------------------------------------------
+
+    def quota_override(self, namespace: str) -> QuotaOverride | None:
+        """What an operator set for ``namespace``, or None."""
+        q = self._t.quotas.c
+        rows = select_all(self._engine, sa.select(self._t.quotas).where(q.namespace == namespace))
+        if not rows:
+            return None
+        return QuotaOverride(**{name: getattr(rows[0], name) for name in QUOTAS})
+
+    def set_quota(self, namespace: str, override: QuotaOverride) -> None:
+        """Sets (replaces) ``namespace``'s override; every replica reads it within seconds."""
+        q = self._t.quotas
+        values = {name: getattr(override, name) for name in QUOTAS}
+        with self._engine.begin() as conn:
+            conn.execute(q.delete().where(q.c.namespace == namespace))
+            conn.execute(q.insert().values(namespace=namespace, updated_at=self._clock(), **values))
 
     # -- request ids ---------------------------------------------------------------------------
 

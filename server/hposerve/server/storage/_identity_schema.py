@@ -13,6 +13,7 @@ one), and a SQLite file beside a shared journal file.
 ``hposerve_tokens``      token id -> SHA-256 of the secret, owner, scope, expiry, revocation
 ``hposerve_audit``       append-only: who, namespace, method, resource, request id, outcome, time
 ``hposerve_requests``    request id -> first answer, for retried admin mutations
+``hposerve_quotas``      namespace -> the limits an operator set (NULL: the server's default)
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ def _directory_tables(meta: sa.MetaData) -> None:
         sa.Column("namespace", sa.String(63), primary_key=True),
         sa.Column("team", sa.String(63), nullable=False, index=True),
         sa.Column("created_at", sa.Float, nullable=False),
+    )
+    sa.Table(
+        "hposerve_quotas",
+        meta,
+        sa.Column("namespace", sa.String(63), primary_key=True),
+        sa.Column("studies", sa.BigInteger),
+        sa.Column("running_trials", sa.BigInteger),
+        sa.Column("asks_per_second", sa.Float),
+        sa.Column("updated_at", sa.Float, nullable=False),
     )
     sa.Table(
         "hposerve_shares",
@@ -214,6 +224,7 @@ class Tables:
     tokens: sa.Table
     audit: sa.Table
     requests: sa.Table
+    quotas: sa.Table
 
     @classmethod
     def of(cls, meta: sa.MetaData) -> Tables:

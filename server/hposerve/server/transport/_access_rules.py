@@ -85,6 +85,15 @@ def _server_creating(collection: str, child_id: str) -> Callable[[Any], Named]:
     return get
 
 
+def _server_naming(message: str, name: str) -> Callable[[Any], Named]:
+    """An operator's change to a resource: about the server, and the audit names it."""
+
+    def get(request: Any) -> Named:
+        return [(getattr(getattr(request, message), name), Resource.server())]
+
+    return get
+
+
 def _nothing(request: Any) -> Named:
     return []
 
@@ -124,6 +133,9 @@ RULES: dict[str, Rule] = {
             "SetTrialUserAttributes": Rule(W, _field("trial"), mutates=True),
             "GetBestTrial": Rule(R, _field("parent")),
             "GetParetoFront": Rule(R, _field("parent")),
+            "AddTrials": Rule(W, _field("parent"), mutates=True),
+            "GetStudyAttributes": Rule(R, _field("name")),
+            "UpdateStudyAttributes": Rule(W, _field("name"), mutates=True),
             # Authenticated when it opens; each message is authorized by its own method's rule.
             "Session": Rule(None, _nothing),
         },
@@ -161,6 +173,8 @@ RULES: dict[str, Rule] = {
             "ListShares": Rule(A, _field("parent")),
             "IssueShareToken": Rule(A, _field("study"), mutates=True),
             "ReadAudit": Rule(A, _field_or_server("parent")),
+            "SetQuota": Rule(A, _server_naming("quota", "name"), mutates=True),
+            "GetQuota": Rule(R, _field("name")),
         },
     ),
 }

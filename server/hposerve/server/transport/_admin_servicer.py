@@ -25,6 +25,7 @@ from hposerve.server.domain._admin import (
     TokenInfo,
 )
 from hposerve.server.domain._exceptions import FailedPrecondition
+from hposerve.server.domain._quotas import QuotaLimits, QuotaOverride
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._auth import current_principal
 from hposerve.server.transport._errors import rpc
@@ -118,6 +119,26 @@ def audit_to_proto(r: AuditRecord) -> apb.AuditRecord:
         resource=r.resource,
         request_id=r.request_id,
         outcome=r.outcome,
+    )
+
+
+def quota_to_proto(namespace_name: str, limits: QuotaLimits) -> apb.Quota:
+    return apb.Quota(
+        name=namespace_name,
+        max_studies=limits.studies,
+        max_running_trials=limits.running_trials,
+        max_asks_per_second=limits.asks_per_second,
+    )
+
+
+def quota_from_proto(quota: apb.Quota) -> QuotaOverride:
+    def given(field: str) -> Any:
+        return getattr(quota, field) if quota.HasField(field) else None
+
+    return QuotaOverride(
+        studies=given("max_studies"),
+        running_trials=given("max_running_trials"),
+        asks_per_second=given("max_asks_per_second"),
     )
 
 
@@ -272,3 +293,13 @@ class AdminServicer(admin_service_pb2_grpc.AdminServiceServicer):
         return apb.ReadAuditResponse(
             records=[audit_to_proto(r) for r in records], next_page_token=token
         )
+
+    @rpc
+    @remembered(apb.Quota)
+    def SetQuota(self, request: apb.SetQuotaRequest, context: Any) -> apb.Quota:
+        limits = self._ops.set_quota(request.quota.name, quota_from_proto(request.quota))
+        return quota_to_proto(request.quota.name, limits)
+
+    @rpc
+    def GetQuota(self, request: apb.GetQuotaRequest, context: Any) -> apb.Quota:
+        return quota_to_proto(request.name, self._ops.quota(request.name))

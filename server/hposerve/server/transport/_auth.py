@@ -16,16 +16,15 @@ mutation and every refusal is appended to the audit log.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import contextvars
+import functools
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import grpc
-from google.rpc import code_pb2
 
 from hposerve.server.domain._access import (
     PermissionDenied,
@@ -37,6 +36,7 @@ from hposerve.server.domain._access import (
 from hposerve.server.domain._admin import AuditRecord
 from hposerve.server.domain._exceptions import DomainError
 from hposerve.server.transport._access_rules import OPEN_SERVICES, RULES, Rule, session_method
+from hposerve.server.transport._gate import SESSION, gated_session
 from hposerve.v1 import study_service_pb2 as pb
 
 __all__ = ["AuthInterceptor", "Authenticator", "current_principal"]
@@ -48,8 +48,6 @@ _CODES = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
 }
-_EMPTY_CALL = pb.SessionRequest()  # answered by the servicer with an error, changing nothing
-_SESSION = "/hposerve.v1.StudyService/Session"
 
 
 def current_principal() -> Principal | None:
@@ -64,7 +62,8 @@ class _Audit(Protocol):
 class Authenticator(Protocol):
     """What the interceptor needs of the identity store (``IdentityStore`` is one)."""
 
-    audit: _Audit
+    @property
+    def audit(self) -> _Audit: ...
 
     def cached_token(self, secret: str) -> Principal | None: ...
 
@@ -115,7 +114,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         rule = self._rules.get(method)
         if rule is None:
             return _refusing(handler, method, self._identity.audit)
-        if handler.request_streaming and handler.response_streaming and method == _SESSION:
+        if handler.request_streaming and handler.response_streaming and method == SESSION:
             return grpc.stream_stream_rpc_method_handler(
                 self._session(handler.stream_stream),
                 request_deserializer=handler.request_deserializer,
@@ -252,29 +251,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             try:
                 principal = await self._principal(credentials)
             except Unauthenticated as e:
-                self._audit_refusal(None, _SESSION, None, None, e)
+                self._audit_refusal(None, SESSION, None, None, e)
                 await context.abort(grpc.StatusCode.UNAUTHENTICATED, e.message)
-            # The servicer answers each request in order, one response each: a refused message
-            # goes on to it as an empty call (answered with an error, changing nothing), and its
-            # answer is replaced by the refusal. Thus the servicer keeps its own stream.
-            pending: collections.deque[
-                tuple[pb.SessionResponse | None, Callable[[str], None] | None]
-            ]
-            pending = collections.deque()
-
-            async def checked() -> AsyncIterator[Any]:
-                async for request in requests:
-                    refusal, audit = await self._check_message(credentials, request)
-                    pending.append((refusal, audit))
-                    yield request if refusal is None else _EMPTY_CALL
-
             token = _PRINCIPAL.set(principal)
             try:
-                async for response in behaviour(checked(), context):
-                    refusal, audit = pending.popleft() if pending else (None, None)
-                    if audit is not None:
-                        audit(_outcome_of(response))
-                    yield refusal if refusal is not None else response
+                check = functools.partial(self._check_message, credentials)
+                async for response in gated_session(behaviour, requests, context, check):
+                    yield response
             finally:
                 with contextlib.suppress(ValueError):
                     _PRINCIPAL.reset(token)
@@ -338,16 +321,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> None:
         named = rule.resources(request) if rule is not None and request is not None else []
         self._audit(principal, method, request, named, _CODES[type(error)].name)
-
-
-def _outcome_of(response: pb.SessionResponse) -> str:
-    if response.WhichOneof("result") != "error":
-        return "OK"
-    return (
-        code_pb2.Code.Name(response.error.code)
-        if response.error.code in code_pb2.Code.values()
-        else str(response.error.code)
-    )
 
 
 class _Recording:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import json
 import math
 from typing import Any
@@ -21,12 +22,13 @@ from optuna.distributions import (
     IntDistribution,
 )
 from optuna.study import StudyDirection
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hposerve.server.domain import StudyInfo, StudyOptions, TrialRecord
-from hposerve.server.domain._config import SAMPLE_SECONDS_ATTR
+from hposerve.server.domain._config import INTERNAL_ATTR_PREFIX, SAMPLE_SECONDS_ATTR
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._specs import value_from_proto, value_to_proto
+from hposerve.server.domain._study_attrs import StudyAttrs
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import types_pb2
 
@@ -182,6 +184,81 @@ def attrs_to_proto(attrs: dict[str, Any]) -> struct_pb2.Struct:
     return s
 
 
+def attrs_from_json(text: str, field: str) -> dict[str, Any]:
+    """A JSON object of attributes (types kept: an int stays an int)."""
+    try:
+        attrs = json.loads(text)
+    except ValueError as e:
+        raise InvalidArgument(f"{field} is not JSON: {e}", field=field) from None
+    if not isinstance(attrs, dict):
+        raise InvalidArgument(f"{field} must be a JSON object", field=field)
+    return attrs
+
+
+def user_attrs_from(request: Any, field: str = "user_attrs") -> dict[str, Any]:
+    """A request's user attributes: its ``user_attrs_json`` when set, else its Struct."""
+    if request.user_attrs_json:
+        return attrs_from_json(request.user_attrs_json, f"{field}_json")
+    return attrs_from_proto(request.user_attrs, field)
+
+
+def attrs_to_json(attrs: dict[str, Any]) -> str:
+    # Attributes set by plain Optuna may hold values JSON cannot: shown as their text.
+    return json.dumps(attrs, default=str)
+
+
+def visible_system_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Optuna's system attributes of a trial, without hposerve's own bookkeeping."""
+    return {k: v for k, v in attrs.items() if not k.startswith(INTERNAL_ATTR_PREFIX)}
+
+
+def study_attrs_to_proto(attrs: StudyAttrs) -> pb.StudyAttributes:
+    return pb.StudyAttributes(
+        user_attrs_json=attrs_to_json(attrs.user_attrs), metric_names=attrs.metric_names or ()
+    )
+
+
+def _local_time(ts: timestamp_pb2.Timestamp) -> datetime.datetime:
+    # Optuna's datetimes are naive local times.
+    return ts.ToDatetime(tzinfo=datetime.timezone.utc).astimezone().replace(tzinfo=None)
+
+
+def added_trial_from_proto(t: pb.Trial, field: str) -> FrozenTrial:
+    """A trial to add (``AddTrials``) as Optuna's FrozenTrial; Optuna validates it later."""
+    distributions: dict[str, BaseDistribution] = {}
+    params: dict[str, Any] = {}
+    for i, p in enumerate(t.params):
+        name, distribution = parameter_from_proto(
+            types_pb2.ParameterSpec(name=p.name, distribution=p.distribution),
+            f"{field}.params[{i}]",
+        )
+        distributions[name] = distribution
+        params[name] = value_from_proto(p.value, field=f"{field}.params[{i}].value")
+    state = state_from_proto(t.state, f"{field}.state")
+    if any(math.isnan(v) for v in [*t.values, *(iv.value for iv in t.intermediate_values)]):
+        raise InvalidArgument(f"{field} has a NaN value", field=field)
+    system_attrs = {}
+    if t.system_attrs_json:
+        system_attrs = attrs_from_json(t.system_attrs_json, f"{field}.system_attrs_json")
+    try:
+        trial = create_trial(
+            state=state,
+            values=list(t.values) or None,
+            params=params,
+            distributions=distributions,
+            user_attrs=user_attrs_from(t, f"{field}.user_attrs"),
+            system_attrs=visible_system_attrs(system_attrs),
+            intermediate_values={iv.step: iv.value for iv in t.intermediate_values},
+        )
+    except ValueError as e:
+        raise InvalidArgument(f"{field}: {e}", field=field) from None
+    if t.HasField("start_time"):
+        trial.datetime_start = _local_time(t.start_time)
+    if t.HasField("complete_time") and state.is_finished():
+        trial.datetime_complete = _local_time(t.complete_time)
+    return trial
+
+
 def timestamp(seconds: float | None) -> timestamp_pb2.Timestamp | None:
     if seconds is None:
         return None
@@ -288,4 +365,6 @@ def trial_to_proto(record: TrialRecord) -> pb.Trial:
         complete_time=_datetime_ts(t.datetime_complete),
         lease_expire_time=timestamp(record.lease_expires),
         sample_seconds=t.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0),
+        user_attrs_json=attrs_to_json(t.user_attrs),
+        system_attrs_json=attrs_to_json(visible_system_attrs(t.system_attrs)),
     )

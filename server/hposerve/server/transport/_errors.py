@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -23,6 +23,9 @@ from hposerve.server.domain._exceptions import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    Unauthenticated,
 )
 
 _logger = logging.getLogger(__name__)
@@ -34,6 +37,9 @@ _CODES: dict[type[DomainError], int] = {
     NotFound: code_pb2.NOT_FOUND,
     AlreadyExists: code_pb2.ALREADY_EXISTS,
     FailedPrecondition: code_pb2.FAILED_PRECONDITION,
+    PermissionDenied: code_pb2.PERMISSION_DENIED,
+    Unauthenticated: code_pb2.UNAUTHENTICATED,
+    ResourceExhausted: code_pb2.RESOURCE_EXHAUSTED,
 }
 
 
@@ -61,6 +67,8 @@ def to_status(error: DomainError) -> status_pb2.Status:
                 ]
             )
         )
+    elif isinstance(error, ResourceExhausted):
+        return _exhausted(error)
     else:
         detail.Pack(
             error_details_pb2.ErrorInfo(
@@ -70,6 +78,26 @@ def to_status(error: DomainError) -> status_pb2.Status:
             )
         )
     return status_pb2.Status(code=code, message=error.message, details=[detail])
+
+
+def _exhausted(error: ResourceExhausted) -> status_pb2.Status:
+    """RESOURCE_EXHAUSTED with when to retry (RetryInfo) and which quota (QuotaFailure)."""
+    retry, quota = any_pb2.Any(), any_pb2.Any()
+    delay = duration_pb2.Duration()
+    delay.FromNanoseconds(max(int(error.retry_after * 1e9), 1_000_000))
+    retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
+    quota.Pack(
+        error_details_pb2.QuotaFailure(
+            violations=[
+                error_details_pb2.QuotaFailure.Violation(
+                    subject=error.quota, description=error.message
+                )
+            ]
+        )
+    )
+    return status_pb2.Status(
+        code=code_pb2.RESOURCE_EXHAUSTED, message=error.message, details=[retry, quota]
+    )
 
 
 F = TypeVar("F", bound=Callable[..., Any])

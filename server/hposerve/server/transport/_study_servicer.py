@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from hposerve.server.domain import InvalidArgument, StudyRef, StudyRegistry
+from hposerve.server.domain import InvalidArgument, NotFound, StudyInfo, StudyRef, StudyRegistry
 from hposerve.server.domain import _names as names
+from hposerve.server.domain._access import visible_studies
 from hposerve.server.transport import _converters as conv
+from hposerve.server.transport._auth import current_principal
 from hposerve.server.transport._errors import abort_args, rpc, status_of
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
@@ -94,7 +96,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         self, request: pb.ListStudiesRequest, context: grpc.ServicerContext
     ) -> pb.ListStudiesResponse:
         limit = conv.page_size(request.page_size, **_STUDY_PAGE)
-        infos = self._registry.list_studies(
+        infos = self._list_visible(
             names.namespace_from_name(request.parent),
             after=conv.decode_page_token(request.page_token, ""),
             limit=limit + 1,
@@ -103,6 +105,22 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         return pb.ListStudiesResponse(
             studies=[conv.study_to_proto(i) for i in infos], next_page_token=token
         )
+
+    def _list_visible(self, namespace: str, *, after: str, limit: int) -> list[StudyInfo]:
+        """The studies of ``namespace`` the caller may see, in name order, after ``after``:
+        filtered before paging, so that a page is full and a hidden name never shows."""
+        visible = visible_studies(current_principal(), namespace)
+        if visible.everything:
+            return self._registry.list_studies(namespace, after=after, limit=limit)
+        infos: list[StudyInfo] = []
+        for study in sorted(n for n in visible.names if n > after):
+            if len(infos) == limit:
+                break
+            try:
+                infos.append(self._registry.get_study(StudyRef(namespace, study)))
+            except (NotFound, InvalidArgument):
+                continue  # shared before it was created, or deleted since
+        return infos
 
     @rpc
     def DeleteStudy(
@@ -153,11 +171,13 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     def TellTrial(
         self, request: pb.TellTrialRequest, context: grpc.aio.ServicerContext
     ) -> pb.Trial:
-        record = self._registry.tell(
-            names.trial_ref_from_name(request.trial),
-            state=conv.state_from_proto(request.state),
-            values=request.values,
-        )
+        ref = names.trial_ref_from_name(request.trial)
+        state = conv.state_from_proto(request.state)
+        if request.constraints:  # set first, where the sampler's after-trial step reads them
+            self._registry.set_constraints(
+                ref, dict(request.constraints), state=state, values=request.values
+            )
+        record = self._registry.tell(ref, state=state, values=request.values)
         return conv.trial_to_proto(record)
 
     @rpc
@@ -206,7 +226,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         record = self._registry.enqueue(
             names.study_ref_from_name(request.parent, "parent"),
             params=conv.params_from_proto(request.params),
-            user_attrs=conv.attrs_from_proto(request.user_attrs),
+            user_attrs=conv.user_attrs_from(request),
             skip_if_exists=request.skip_if_exists,
             request_id=request.request_id,
         )
@@ -217,7 +237,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         self, request: pb.SetTrialUserAttributesRequest, context: grpc.aio.ServicerContext
     ) -> pb.Trial:
         record = self._registry.set_user_attrs(
-            names.trial_ref_from_name(request.trial), conv.attrs_from_proto(request.user_attrs)
+            names.trial_ref_from_name(request.trial), conv.user_attrs_from(request)
         )
         return conv.trial_to_proto(record)
 
@@ -234,6 +254,38 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     ) -> pb.GetParetoFrontResponse:
         records = self._registry.pareto_front(names.study_ref_from_name(request.parent, "parent"))
         return pb.GetParetoFrontResponse(trials=[conv.trial_to_proto(r) for r in records])
+
+    @rpc
+    def AddTrials(
+        self, request: pb.AddTrialsRequest, context: grpc.ServicerContext
+    ) -> pb.AddTrialsResponse:
+        records = self._registry.add_trials(
+            names.study_ref_from_name(request.parent, "parent"),
+            [conv.added_trial_from_proto(t, f"trials[{i}]") for i, t in enumerate(request.trials)],
+            request_id=request.request_id,
+        )
+        return pb.AddTrialsResponse(trials=[conv.trial_to_proto(r) for r in records])
+
+    @rpc
+    def GetStudyAttributes(
+        self, request: pb.GetStudyAttributesRequest, context: grpc.ServicerContext
+    ) -> pb.StudyAttributes:
+        attrs = self._registry.study_attributes(names.study_ref_from_name(request.name))
+        return conv.study_attrs_to_proto(attrs)
+
+    @rpc
+    def UpdateStudyAttributes(
+        self, request: pb.UpdateStudyAttributesRequest, context: grpc.ServicerContext
+    ) -> pb.StudyAttributes:
+        user_attrs = {}
+        if request.user_attrs_json:
+            user_attrs = conv.attrs_from_json(request.user_attrs_json, "user_attrs_json")
+        attrs = self._registry.update_study_attributes(
+            names.study_ref_from_name(request.name),
+            user_attrs=user_attrs,
+            metric_names=request.metric_names,
+        )
+        return conv.study_attrs_to_proto(attrs)
 
     async def Session(
         self, requests: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
