@@ -171,14 +171,16 @@ def case_tpe(target: str, sizes: Sizes) -> dict[str, float]:
     }
 
 
-def _trainer_process(target: str, study: str, threads: int, seconds: float, out: Any) -> None:
+def _trainer_process(
+    target: str, study: str, threads: int, seconds: float, out: Any, balancing: str | None
+) -> None:
     """Runs ``threads`` trainers (ask, one report, tell) for ``seconds``; sends latencies."""
-    from hposerve.client import Client
+    from hposerve.client import Client, ClientConfig
 
     space = optuna_space()
     results: list[tuple[int, list[float], list[float]]] = []
     lock = threading.Lock()
-    with Client(target) as client:
+    with Client(target, config=ClientConfig(load_balancing=balancing)) as client:
         handle = client.get_study(study)
         barrier = threading.Barrier(threads)
 
@@ -208,26 +210,34 @@ def _trainer_process(target: str, study: str, threads: int, seconds: float, out:
     out.close()
 
 
-def _tpe_background(target: str, index: int, stop: threading.Event) -> None:
+def _tpe_background(
+    target: str, index: int, stop: threading.Event, balancing: str | None
+) -> None:
     """Keeps a TPE study sampling on the server, as other teams' studies would."""
-    from hposerve.client import Client
+    from hposerve.client import Client, ClientConfig
 
-    with Client(target) as client:
+    with Client(target, config=ClientConfig(load_balancing=balancing)) as client:
         study = client.create_study(name=f"bench-tpe-background-{index}", sampler={"type": "tpe"})
         while not stop.is_set():
             service_trials(study, 1)
 
 
-def case_concurrent(target: str, sizes: Sizes) -> dict[str, float]:
-    from hposerve.client import Client
+def case_concurrent(
+    target: str, sizes: Sizes, *, load_balancing: str | None = None
+) -> dict[str, float]:
+    """Trainer processes and TPE studies at once on ``target`` (``load_balancing``: the
+    clients' policy, e.g. ``"round_robin"`` over replicas)."""
+    from hposerve.client import Client, ClientConfig
 
-    with Client(target) as client:
+    with Client(target, config=ClientConfig(load_balancing=load_balancing)) as client:
         client.create_study(
             name="bench-concurrent", sampler={"type": "random"}, pruner={"type": "none"}
         )
     stop = threading.Event()
     background = [
-        threading.Thread(target=_tpe_background, args=(target, i, stop), daemon=True)
+        threading.Thread(
+            target=_tpe_background, args=(target, i, stop, load_balancing), daemon=True
+        )
         for i in range(sizes.tpe_background_studies)
     ]
     for t in background:
@@ -244,6 +254,7 @@ def case_concurrent(target: str, sizes: Sizes) -> dict[str, float]:
                 sizes.concurrent_threads,
                 sizes.concurrent_seconds,
                 send,
+                load_balancing,
             ),
         )
         process.start()

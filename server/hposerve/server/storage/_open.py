@@ -3,16 +3,24 @@
 | URL                                   | storage                                          |
 |---------------------------------------|--------------------------------------------------|
 | none (default)                        | embedded journal in the data directory           |
-| ``sqlite:///…``, ``postgresql…://…``, | Optuna's ``RDBStorage`` (with Optuna's cache)    |
-| ``mysql…://…``                        |                                                  |
+| ``postgresql…://…``                   | hposerve's PostgreSQL journal, replayed by       |
+|                                       | Optuna's ``JournalStorage`` (replicas share it)  |
+| ``postgresql…://…?hposerve_backend=rdb``, | Optuna's ``RDBStorage`` (with Optuna's cache) |
+| ``sqlite:///…``, ``mysql…://…``       |                                                  |
 | ``journal:///path/to/file.log``       | Optuna's ``JournalStorage`` on a shared file     |
 | ``redis://…``, ``rediss://…``         | Optuna's ``JournalStorage`` on Redis             |
+
+A PostgreSQL database (or ``hposerve_schema``) that already holds Optuna's RDB tables and no
+journal keeps being opened with ``RDBStorage``, so studies written there stay readable; see
+``postgres_layout``. ``?hposerve_backend=rdb`` asks for Optuna's schema explicitly (other Optuna
+tools such as optuna-dashboard read it), ``?hposerve_backend=journal`` for the journal.
 """
 
 from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import time
 
 import optuna
@@ -23,6 +31,7 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._optuna import wrapped_backend
 from hposerve.server.storage._journal import LocalJournalBackend
+from hposerve.server.storage._pg_url import JOURNAL_LAYOUT, is_postgres_url, split_options
 
 DEFAULT_DATA_DIR = "hposerve-data"
 JOURNAL_FILE = "studies.journal"
@@ -43,14 +52,30 @@ def open_storage(
         fsync: With the embedded default, sync every write to disk (survives power loss).
 
     Raises:
-        InvalidArgument: the URL's scheme is not one of the supported ones.
+        InvalidArgument: the URL's scheme is not one of the supported ones, or its
+            ``hposerve_*`` options are bad.
+        psycopg.OperationalError: a PostgreSQL URL's database cannot be reached.
     """
     if not url:
         journal = pathlib.Path(data_dir or DEFAULT_DATA_DIR) / JOURNAL_FILE
         return JournalStorage(LocalJournalBackend(journal, fsync=fsync))
     scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
     if scheme in _RDB_SCHEMES:
-        return _open_rdb(url)
+        if is_postgres_url(url):
+            # psycopg comes with the postgres extra: imported only when a URL needs it.
+            from hposerve.server.storage import _pg_journal
+
+            if _pg_journal.postgres_layout(url) == JOURNAL_LAYOUT:
+                return JournalStorage(_pg_journal.PostgresJournalBackend(url))
+        rdb_url, options = split_options(url)
+        if "schema" in options or options.get("backend") == JOURNAL_LAYOUT:
+            raise InvalidArgument(
+                "hposerve_schema and hposerve_backend=journal apply to the PostgreSQL journal "
+                "only; for Optuna's RDB schema in PostgreSQL, set the search path instead "
+                "(?options=-csearch_path%3DNAME)",
+                field="storage",
+            )
+        return _open_rdb(rdb_url)
     if scheme == "journal":
         path = url.removeprefix("journal://")
         if not path:
@@ -91,7 +116,11 @@ def answers_from_memory(storage: BaseStorage) -> bool:
 def close_storage(storage: BaseStorage) -> None:
     """Releases what a storage holds open (files, locks, connection pools)."""
     backend = wrapped_backend(storage)
+    # Never imported means no PostgreSQL journal was opened (and psycopg may be missing).
+    pg_journal = sys.modules.get("hposerve.server.storage._pg_journal")
     if isinstance(backend, LocalJournalBackend):
+        backend.close()
+    elif pg_journal is not None and isinstance(backend, pg_journal.PostgresJournalBackend):
         backend.close()
     elif isinstance(backend, optuna.storages.RDBStorage):
         backend.engine.dispose()
