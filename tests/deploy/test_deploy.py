@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,6 +262,7 @@ def test_compose_structure() -> None:
     assert (url.hostname, url.port) == ("postgres", 5432)
     assert (url.username, url.password) == (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"])
     assert url.path == "/" + env["POSTGRES_DB"]
+    assert url.query == "hposerve_backend=journal", "replicas share hposerve's journal"
 
 
 def test_kubernetes_objects_are_well_formed() -> None:
@@ -307,7 +309,8 @@ def test_deployment_runs_replicas_on_postgres_from_the_secret() -> None:
     assert deployment["spec"]["replicas"] == 3
     (storage,) = [v for v in only_container(deployment)["env"] if v["name"] == "HPOSERVE_STORAGE"]
     ref = storage["valueFrom"]["secretKeyRef"]
-    assert urlsplit(secret_value(ref["name"], ref["key"])).scheme == "postgresql+psycopg"
+    url = urlsplit(secret_value(ref["name"], ref["key"]))
+    assert (url.scheme, url.query) == ("postgresql+psycopg", "hposerve_backend=journal")
 
 
 def test_statefulset_is_one_embedded_replica_on_a_volume() -> None:
@@ -516,11 +519,23 @@ def postgres_url() -> str:
 def test_postgres_command_serves_and_stops_on_sigterm(
     name: str, tmp_path: Path, start: Any
 ) -> None:
-    url = postgres_url()
+    import psycopg
+
+    # The launch's own hposerve_* options (the journal), in a schema of this test's own.
+    options = urlsplit(launches()[name].setting("--storage", "HPOSERVE_STORAGE") or "").query
+    schema = f"hposerve_test_deploy_{uuid.uuid4().hex[:10]}"
+    url = f"{postgres_url()}?{options}&hposerve_schema={schema}"
     # Two replicas at once, as the Deployment runs them: neither may lock the other out.
-    servers = [start(launches()[name], data_dir=tmp_path / "data", storage=url) for _ in "ab"]
-    for server in servers:
-        wait_serving(server)
-    for server in servers:
-        stop_gracefully(server)
-    assert not list(tmp_path.rglob("*.journal")), "a replica used the embedded storage"
+    try:
+        servers = [start(launches()[name], data_dir=tmp_path / "data", storage=url) for _ in "ab"]
+        for server in servers:
+            wait_serving(server)
+        for server in servers:
+            stop_gracefully(server)
+        assert not list(tmp_path.rglob("*.journal")), "a replica used the embedded storage"
+        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as conn:
+            found = conn.execute("SELECT to_regclass(%s)", (f"{schema}.hposerve_journal",))
+            assert found.fetchone() == (f"{schema}.hposerve_journal",)
+    finally:
+        with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

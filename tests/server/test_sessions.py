@@ -153,3 +153,81 @@ def test_stopping_ends_idle_sessions_at_once(tmp_path, study_name):
         start = time.monotonic()
         server.stop(grace=30)
         assert time.monotonic() - start < 10  # not held for the grace period
+
+
+# -- reports on a study that never prunes: sent without waiting for their answer ---------------
+
+
+def _never_pruning(client: Client, name: str):
+    return client.create_study(
+        name=name, sampler={"type": "random", "seed": 0}, pruner={"type": "none"}
+    )
+
+
+def test_a_report_that_cannot_prune_costs_no_round_trip_and_lands_before_the_tell(
+    client, study_name
+):
+    study = _never_pruning(client, study_name)
+    transport = study._transport
+    trial = study.ask(SPACE)
+    before = transport.round_trips
+    for step in range(5):
+        assert trial.report(float(step), step) is False
+        assert trial.should_prune() is False
+    assert transport.round_trips == before  # nothing waited for an answer
+    told = study.tell(trial, 1.0)
+    assert transport.round_trips == before + 1
+    assert told.intermediate_values == {s: float(s) for s in range(5)}
+
+
+def test_a_study_with_a_pruner_still_answers_each_report(client, study_name):
+    study = client.create_study(name=study_name)  # Optuna's default: MedianPruner
+    transport = study._transport
+    trial = study.ask(SPACE)
+    before = transport.round_trips
+    trial.report(1.0, 0)
+    assert transport.round_trips == before + 1
+
+
+def test_a_deferred_report_refused_by_the_server_is_raised_by_the_next_call_that_waits(
+    client, study_name
+):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    other = client.get_study(study_name)
+    other.tell(trial.number, 1.0)  # finished behind this trial's back
+    trial.report(1.0, 0)  # refused on the server; the answer has not been read yet
+    trial.report(2.0, 1)
+    with pytest.raises(FailedPrecondition, match="report"):
+        study.tell(trial, 1.0)  # reads the reports' answers: the first refusal is raised
+    trial = study.ask(SPACE)
+    # Bad values are refused at once, as the server would refuse them.
+    with pytest.raises(InvalidArgument) as info:
+        trial.report(float("nan"), 2)
+    assert info.value.field_violations[0][0] == "value"
+
+
+def test_a_trial_reported_on_one_thread_and_told_on_another_keeps_its_reports(client, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+
+    def train() -> None:
+        for step in range(20):
+            trial.report(float(step), step)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    worker.join()  # the worker's session still holds the reports' answers unread
+    told = study.tell(trial, 0.5)
+    assert told.intermediate_values == {s: float(s) for s in range(20)}
+
+
+def test_deferred_reports_reach_the_server_when_the_client_closes(target, study_name):
+    with Client(target) as writer:
+        study = _never_pruning(writer, study_name)
+        trial = study.ask(SPACE)
+        for step in range(10):
+            trial.report(float(step), step)
+    with Client(target) as reader:
+        got = reader.get_study(study_name).get_trial(trial.number)
+    assert got.intermediate_values == {s: float(s) for s in range(10)}

@@ -15,14 +15,19 @@ sessions, gets unary calls from then on.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 
 from hposerve.v1 import study_service_pb2 as pb
+
+from ._errors import HposerveError, from_status
 
 # Unary method name -> its field in SessionRequest/SessionResponse.
 SESSION_FIELDS = {
@@ -48,8 +53,29 @@ class SessionClosed(Exception):
     """The server ended the session (it is stopping): the call may be sent again."""
 
 
+#: What a deferred call's error is handed to, once its answer arrives.
+OnError = Callable[[HposerveError], None]
+
+
+class Deferred:
+    """A call sent on a session whose answer nobody waits for: kept until it arrives, so that
+    it can be sent again (a unary call) if the stream breaks first."""
+
+    __slots__ = ("field", "method", "request", "on_error")
+
+    def __init__(self, field: str, method: str, request: Any, on_error: OnError) -> None:
+        self.field = field
+        self.method = method
+        self.request = request
+        self.on_error = on_error
+
+
 class Session:
-    """One stream; one call at a time (it belongs to one thread)."""
+    """One stream; one call at a time (it belongs to one thread).
+
+    Besides calls that wait for their answer, a session carries deferred calls (``send``): the
+    request goes out at once and the answer is read, in order, before the next call's own.
+    """
 
     def __init__(self, stub: Any, metadata: Any, max_call: float) -> None:
         self._requests: queue.SimpleQueue[pb.SessionRequest | None] = queue.SimpleQueue()
@@ -59,6 +85,15 @@ class Session:
         self.expires = time.monotonic() + LIFETIME
         self.deadline = float("inf")  # monotonic time the current call must answer by
         self.timed_out = False
+        self.unanswered: collections.deque[Deferred] = collections.deque()
+        # Held by the call being made; another thread that must see a trial's deferred calls
+        # answered (the trial moved threads) reads them under it too.
+        self._reading = threading.Lock()
+
+    def send(self, deferred: Deferred) -> None:
+        """Sends a request without waiting for its answer (read before the next call's)."""
+        self._requests.put(pb.SessionRequest(**{deferred.field: deferred.request}))
+        self.unanswered.append(deferred)
 
     def call(self, field: str, request: Any, timeout: float) -> pb.SessionResponse:
         """Sends one request and waits for its response.
@@ -67,9 +102,14 @@ class Session:
             grpc.RpcError: The stream failed (the session is then unusable).
             SessionTimeout: No response within ``timeout`` seconds.
         """
+        with self._reading:
+            return self._call(field, request, timeout)
+
+    def _call(self, field: str, request: Any, timeout: float) -> pb.SessionResponse:
         self.deadline = time.monotonic() + timeout
         self._requests.put(pb.SessionRequest(**{field: request}))
         try:
+            self._read_unanswered()
             return next(self._responses)
         except StopIteration:
             raise SessionClosed() from None  # the server ended the stream (it is stopping)
@@ -81,6 +121,25 @@ class Session:
             raise
         finally:
             self.deadline = float("inf")
+
+    def _read_unanswered(self) -> None:
+        """Reads the answers of the deferred calls sent before the current one."""
+        while self.unanswered:
+            answer = next(self._responses)
+            deferred = self.unanswered.popleft()
+            if answer.WhichOneof("result") == "error":
+                deferred.on_error(from_status(answer.error))
+
+    def flush(self, timeout: float) -> None:
+        """Waits for the answers of the deferred calls (before the stream closes)."""
+        with self._reading:
+            if not self.unanswered:
+                return
+            self.deadline = time.monotonic() + timeout
+            try:
+                self._read_unanswered()
+            finally:
+                self.deadline = float("inf")
 
     def cancel_if_late(self, now: float) -> None:
         if now > self.deadline:
@@ -123,13 +182,23 @@ class Sessions:
                     self._watchdog.start()
         return session
 
-    def drop(self, session: Session) -> None:
-        """Forgets a broken session; this thread's next call opens a new one."""
+    def drop(self, session: Session) -> list[Deferred]:
+        """Forgets a broken session; this thread's next call opens a new one.
+
+        Returns its deferred calls still unanswered: they may not have reached the server.
+        """
         if getattr(self._local, "session", None) is session:
             self._local.session = None
         with self._lock:
             self._all.discard(session)
         session.close()
+        leftovers = list(session.unanswered)
+        session.unanswered.clear()
+        return leftovers
+
+    def own(self) -> Session | None:
+        """This thread's session, if it has one open."""
+        return getattr(self._local, "session", None)
 
     def _watch(self) -> None:
         # Deadlines are enforced by cancelling the stream: a stream has no per-message deadline.
@@ -145,4 +214,8 @@ class Sessions:
         with self._lock:
             sessions, self._all = list(self._all), set()
         for session in sessions:
+            if session.unanswered:  # let deferred calls reach the server before the cancel
+                # The stream may have broken: nothing more can be done at close.
+                with contextlib.suppress(Exception):
+                    session.flush(timeout=5.0)
             session.close()

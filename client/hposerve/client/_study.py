@@ -79,6 +79,12 @@ class Study(StudyCompat):
         return options.lease_seconds if options.HasField("lease_seconds") else DEFAULT_LEASE_SECONDS
 
     @property
+    def _never_prunes(self) -> bool:
+        """Whether a report's answer is known before it comes: a single-objective study whose
+        pruner is ``none`` (reports then need no round trip of their own)."""
+        return len(self.directions) == 1 and self._proto.pruner.WhichOneof("kind") == "none"
+
+    @property
     def proto(self) -> pb.Study:
         """The study as the server last described it (sampler, pruner, options, counts)."""
         return self._proto
@@ -181,6 +187,8 @@ class Study(StudyCompat):
             values=as_floats(values),  # with PRUNED or FAILED: refused, as Optuna refuses it
             constraints=self._constraints(trial, wanted, constraints),
         )
+        if isinstance(trial, Trial):
+            trial._settle_deferred()  # its reports reach the server before its tell
         try:
             response = self._transport.call("TellTrial", request)
         except FailedPrecondition:
@@ -190,6 +198,8 @@ class Study(StudyCompat):
                 return self.get_trial(trial.number if isinstance(trial, Trial) else trial)
             raise
         self._finish_locally(trial, name)
+        if isinstance(trial, Trial):
+            trial._raise_deferred()  # a report sent without waiting failed: say so now
         return FrozenTrial.from_proto(response)
 
     def _constraints(

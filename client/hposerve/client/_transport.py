@@ -9,7 +9,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -19,7 +19,7 @@ from hposerve.v1 import comparison_service_pb2_grpc, study_service_pb2_grpc
 
 from ._config import ClientConfig
 from ._errors import DeadlineExceeded, HposerveError, Unavailable, from_rpc_error, from_status
-from ._session import SESSION_FIELDS, SessionClosed, Sessions, SessionTimeout
+from ._session import SESSION_FIELDS, Deferred, SessionClosed, Sessions, SessionTimeout
 
 _logger = logging.getLogger("hposerve.client")
 _SESSION_PAUSE = 30.0  # seconds of unary calls after the server refused a session
@@ -122,6 +122,8 @@ class Transport:
             self._stub, self._metadata, max(config.timeout, config.ask_timeout)
         )
         self._sessions_paused_until = 0.0 if config.sessions else float("inf")
+        #: Calls that waited for an answer (each a round trip), for the bench's count.
+        self.round_trips = 0
 
     @property
     def config(self) -> ClientConfig:
@@ -182,6 +184,51 @@ class Transport:
             backoff *= 2
             attempt += 1
 
+    def defer(
+        self, method: str, request: Message, on_error: Callable[[HposerveError], None]
+    ) -> Any:
+        """Sends a session call without waiting for its answer: it is read before this thread's
+        next call's; an error in it is handed to ``on_error`` then (never raised here).
+
+        Only for calls that are safe to send twice (a broken stream's unanswered calls are sent
+        again, as unary calls, before the next call). Without a session it is a plain call.
+
+        Returns:
+            The session it went on (``settle`` it from another thread), or None (answered).
+        """
+        field = SESSION_FIELDS[method]
+        if self.closed or time.monotonic() < self._sessions_paused_until:
+            try:
+                self.call(method, request)
+            except HposerveError as e:
+                on_error(e)
+            return None
+        session = self._sessions.current()
+        session.send(Deferred(field, method, request, on_error))
+        return session
+
+    def settle(self, session: Any) -> None:
+        """Waits until the deferred calls sent on ``session`` are answered (errors handed over).
+
+        On this thread's own session nothing is needed: its next call reads them first.
+        """
+        if session is None or session is self._sessions.own():
+            return
+        try:
+            session.flush(self._config.timeout)
+        except (grpc.RpcError, SessionClosed, SessionTimeout):
+            self._drop(session)
+
+    def _drop(self, session: Any) -> None:
+        """Drops a broken session, and sends again (unary) its deferred calls left unanswered."""
+        for deferred in self._sessions.drop(session):
+            try:
+                getattr(self._stub, deferred.method)(
+                    deferred.request, timeout=self._config.timeout, metadata=self._metadata
+                )
+            except grpc.RpcError as e:
+                deferred.on_error(from_rpc_error(e))
+
     def _quota_wait(self, error: HposerveError, budget: float) -> float | None:
         """How long to wait before retrying after ``error``; None: do not retry it."""
         advised = error.retry_delay
@@ -206,19 +253,20 @@ class Transport:
 
     def _invoke(self, method: str, request: Message, timeout: float, metadata: Any) -> Any:
         """One attempt: over this thread's session where the call can go there, else unary."""
+        self.round_trips += 1
         field = SESSION_FIELDS.get(method)
         if field is not None and time.monotonic() >= self._sessions_paused_until:
             session = self._sessions.current()
             try:
                 response = session.call(field, request, timeout)
             except SessionTimeout:
-                self._sessions.drop(session)
+                self._drop(session)
                 raise DeadlineExceeded(
                     f"{method} got no answer within {timeout} s",
                     code=grpc.StatusCode.DEADLINE_EXCEEDED,
                 ) from None
             except SessionClosed:
-                self._sessions.drop(session)
+                self._drop(session)
                 if self.closed:
                     raise HposerveError(
                         "the client is closed", code=grpc.StatusCode.CANCELLED
@@ -229,7 +277,7 @@ class Transport:
                     code=grpc.StatusCode.UNAVAILABLE,
                 ) from None
             except grpc.RpcError as e:
-                self._sessions.drop(session)
+                self._drop(session)
                 if e.code() not in (
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     grpc.StatusCode.UNIMPLEMENTED,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from ._distributions import (
     value_to_proto,
 )
 from ._enums import TrialState
+from ._errors import HposerveError, InvalidArgument
 from ._frozen_trial import (
     CONSTRAINTS_KEY,
     FrozenTrial,
@@ -77,6 +79,10 @@ class Trial(SuggestAliases):
         self._constraints: dict[str, float] = {}  # set here, sent with the tell
         self._intermediate: dict[int, float] = {}
         self._prune_decision: bool | None = None
+        # Reports sent without waiting for their answer (a study that never prunes): the
+        # session they went on, and the first error their answers brought.
+        self._deferred_on: Any = None
+        self._deferred_error: HposerveError | None = None
         self._lock = threading.Lock()
         self._running = True
 
@@ -169,7 +175,11 @@ class Trial(SuggestAliases):
     def report(self, value: float, step: int) -> bool:
         """Reports an intermediate objective value and returns the pruning decision.
 
-        One round trip; the decision is kept for :meth:`should_prune`.
+        One round trip; the decision is kept for :meth:`should_prune`. On a single-objective
+        study whose pruner is ``none`` the decision is known (never prune), so the report goes
+        out without waiting for its answer: it is read with the next call that waits, and if
+        the server refused the report, this trial's next call (a report, ``should_prune``,
+        its tell) raises that error. Bad values and steps are refused at once either way.
 
         Args:
             value: The intermediate value (a float, or anything ``float()`` accepts).
@@ -181,10 +191,41 @@ class Trial(SuggestAliases):
         request = pb.ReportIntermediateValueRequest(
             trial=self.name, step=int(step), value=float(value)
         )
-        response = self.study._transport.call("ReportIntermediateValue", request)
+        transport = self.study._transport
+        if self.study._never_prunes:
+            # The answer can only be "do not prune": the trial goes on at once, the answer is
+            # read with the next call, and an error in it is raised by this trial's next call.
+            self._raise_deferred()
+            _check_report(request.step, request.value)
+            self._deferred_on = transport.defer(
+                "ReportIntermediateValue", request, self._on_deferred_error
+            )
+            self._intermediate.setdefault(request.step, request.value)
+            self._prune_decision = False
+            return False
+        self._raise_deferred()
+        response = transport.call("ReportIntermediateValue", request)
         self._intermediate.setdefault(int(step), float(value))  # the server keeps the first too
         self._prune_decision = response.should_prune
         return response.should_prune
+
+    def _on_deferred_error(self, error: HposerveError) -> None:
+        if self._deferred_error is None:
+            self._deferred_error = error
+
+    def _settle_deferred(self) -> None:
+        """Makes sure the answers of reports sent earlier without waiting are in (a call on
+        the same thread reads them first; from another thread they are read now)."""
+        if self._deferred_on is not None:
+            self.study._transport.settle(self._deferred_on)
+            self._deferred_on = None
+
+    def _raise_deferred(self) -> None:
+        """Raises the error of a report sent earlier without waiting, once its answer is in."""
+        self._settle_deferred()
+        error, self._deferred_error = self._deferred_error, None
+        if error is not None:
+            raise error
 
     def should_prune(self) -> bool:
         """Returns whether to stop this trial now.
@@ -192,6 +233,7 @@ class Trial(SuggestAliases):
         After a :meth:`report`, returns its decision without a round trip; before any report,
         asks the server.
         """
+        self._raise_deferred()
         if self._prune_decision is not None:
             return self._prune_decision
         response = self.study._transport.call("ShouldPrune", pb.ShouldPruneRequest(trial=self.name))
@@ -287,3 +329,13 @@ class Trial(SuggestAliases):
 
     def _mark_finished(self) -> None:
         self._running = False
+
+
+def _check_report(step: int, value: float) -> None:
+    """Refuses at once what the server would refuse in a report's answer (as it words it)."""
+    if not 0 <= step <= 2**31 - 1:
+        message = f"step must be in [0, 2**31 - 1], got {step}"
+        raise InvalidArgument(message, field_violations=[("step", message)])
+    if not math.isfinite(value):
+        message = f"value must be a finite number, got {value}"
+        raise InvalidArgument(message, field_violations=[("value", message)])

@@ -12,6 +12,7 @@ import sys
 from importlib import metadata
 
 from hposerve.cli import _admin as admin_cli
+from hposerve.cli import _storage as storage_cli
 from hposerve.cli import _studies as studies_cli
 from hposerve.server import _cli as service_cli
 
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
         "studies", help="look at a server's studies: list, show, trials, best, export"
     )
     studies_cli.add_arguments(studies)
+    storage = commands.add_parser(
+        "storage", help="copy every study between two storages (and compare them)"
+    )
+    storage_cli.add_arguments(storage)
     missing = lab_missing()
     for name, (module_name, help_text) in _LAB_COMMANDS.items():
         if missing:

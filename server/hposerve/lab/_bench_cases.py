@@ -21,6 +21,7 @@ from hposerve.lab._bench_workload import (
     optuna_space,
     optuna_trials,
     quantile,
+    round_trips_per_trial,
     service_trials,
 )
 
@@ -44,11 +45,13 @@ def case_service_random(target: str, sizes: Sizes) -> dict[str, float]:
             name="bench-random", sampler={"type": "random", "seed": 0}, pruner={"type": "none"}
         )
         times = service_trials(study, sizes.growth_trials)
+        round_trips = round_trips_per_trial(study, 10)
     w = sizes.growth_window
     return {
         "random_ms_per_trial": ms(times[:w]),
         "random_late_ms_per_trial": ms(times[-w:]),
         "growth_ratio": ms(times[-w:]) / ms(times[:w]),
+        "random_round_trips_per_trial": round_trips,
     }
 
 
@@ -92,7 +95,8 @@ def case_breakdown(target: str, tmp: str, n: int) -> dict[str, float]:
     from hposerve.client import Client, ClientConfig
 
     figures = {"domain_ms_per_trial": ms(_domain_trials(os.path.join(tmp, "domain"), n))}
-    # One cheap call (should-prune of a running trial), over a session and as a unary RPC.
+    # One cheap call (should-prune of a running trial with no report yet: the server answers
+    # each), over a session and as a unary RPC.
     for sessions, name in ((True, "session_call_us"), (False, "unary_call_us")):
         with Client(target, config=ClientConfig(sessions=sessions)) as client:
             study = client.create_study(name=f"bench-calls-{name}", pruner={"type": "none"})
@@ -100,7 +104,7 @@ def case_breakdown(target: str, tmp: str, n: int) -> dict[str, float]:
             calls = []
             for _ in range(n):
                 start = time.perf_counter()
-                trial.report(0.0, 0)  # the step is known already: the server only answers
+                trial.should_prune()
                 calls.append(time.perf_counter() - start)
             figures[name] = ms(calls) * 1e3
     return figures
@@ -164,10 +168,12 @@ def case_tpe(target: str, sizes: Sizes) -> dict[str, float]:
     with Client(target) as client:
         study = client.create_study(name="bench-tpe", sampler={"type": "tpe", "seed": 0})
         service_times = service_trials(study, end)[start:end]
+        round_trips = round_trips_per_trial(study, 10)
     return {
         "tpe_inprocess_ms_per_trial": ms(local_times),
         "tpe_service_ms_per_trial": ms(service_times),
         "tpe_ratio_vs_inprocess": ms(service_times) / ms(local_times),
+        "tpe_round_trips_per_trial": round_trips,
     }
 
 
@@ -210,9 +216,7 @@ def _trainer_process(
     out.close()
 
 
-def _tpe_background(
-    target: str, index: int, stop: threading.Event, balancing: str | None
-) -> None:
+def _tpe_background(target: str, index: int, stop: threading.Event, balancing: str | None) -> None:
     """Keeps a TPE study sampling on the server, as other teams' studies would."""
     from hposerve.client import Client, ClientConfig
 

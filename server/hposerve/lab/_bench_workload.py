@@ -20,6 +20,7 @@ __all__ = [
     "optuna_space",
     "optuna_trials",
     "quantile",
+    "round_trips_per_trial",
     "service_trials",
 ]
 
@@ -96,6 +97,15 @@ def service_trials(study: Any, n: int) -> list[float]:
     The service's report answers the pruning decision itself: no should-prune call.
     """
     return _timed_trials(study, n, should_prune=False)
+
+
+def round_trips_per_trial(study: Any, n: int) -> float:
+    """Runs ``n`` trials of the workload through the service; returns the calls per trial that
+    waited for an answer (round trips: a report on a study that never prunes needs none)."""
+    transport = study._transport
+    before = transport.round_trips
+    service_trials(study, n)
+    return (transport.round_trips - before) / n
 
 
 def ms(seconds: Sequence[float]) -> float:

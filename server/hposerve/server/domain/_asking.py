@@ -2,27 +2,33 @@
 
 Everything here runs the sampler or changes what the sampler sees, under the study's
 ``sample_lock``. Asks and enqueues carry request ids: a retry returns the trials the first
-created (remembered in memory, and in each trial's ``hposerve:request`` attribute, which the
-live study reloads after a restart).
+created (remembered in memory, and in each trial's ``hposerve:request`` attribute, or
+``hposerve:asked_by`` for an enqueued trial an ask started, which the live study reloads after
+a restart). The id is in the same journal record as the trial it names (Optuna's
+``create_new_trial`` with a template), so a crash cannot keep one without the other; a retry
+completes what a crash cut short (the trials of a count not all made, parameters not all
+sampled, a reserved enqueued trial not yet started).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server.domain import _optuna
-from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR
+from hposerve.server.domain import _grid, _optuna
+from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR, check_ask_size
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
-from hposerve.server.domain._live_study import LiveStudy, TrialRecord
+from hposerve.server.domain._live_study import LiveStudy, TrialRecord, deleted_is_not_found
 from hposerve.server.domain._names import StudyRef, TrialRef
 
 __all__ = ["TrialAsking"]
+
+T = TypeVar("T")
 
 # What a sampler raises on a space it cannot sample: the caller's error, not the server's.
 _SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
@@ -38,6 +44,7 @@ class TrialAsking:
     def __init__(self, live: Callable[[StudyRef], LiveStudy]) -> None:
         self._live = live
 
+    @deleted_is_not_found
     def ask(
         self,
         ref: StudyRef,
@@ -56,16 +63,23 @@ class TrialAsking:
             raise InvalidArgument(
                 f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count"
             )
+        check_ask_size(count, len(search_space))
         live = self._live(ref)
         _check_space_fits_sampler(live, search_space)
 
-        def sample() -> list[int]:
-            live.check_compatible(search_space, "search_space")
-            trials = [self._ask_one(live, search_space, request_id) for _ in range(count)]
-            return [t.number for t in trials]
-
         with live.sample_lock:
-            numbers = live.requests.once(request_id or None, sample)
+            live.check_compatible(search_space, "search_space")
+            # A retry: the trials the first call handed out, completed where a crash cut it
+            # short (the trials carry the request id from their first storage record on).
+            earlier = (live.requests.get(request_id) if request_id else None) or []
+            numbers = [n for n in earlier if _sampled(live.resume, n, search_space, request_id)]
+            try:
+                while len(numbers) < count:
+                    numbers.append(self._ask_one(live, search_space, request_id).number)
+            finally:
+                if request_id and numbers:
+                    # Partial when sampling failed: a retry resumes from there, as after a crash.
+                    live.requests.remember(request_id, numbers)
         with live.lock:
             return live.records(numbers)
 
@@ -74,18 +88,11 @@ class TrialAsking:
         live: LiveStudy, search_space: Mapping[str, BaseDistribution], request_id: str
     ) -> optuna.Trial:
         start = time.perf_counter()
-        try:
-            trial = live.ask(search_space)
-        except _SAMPLING_ERRORS as e:
-            raise InvalidArgument(
-                f"cannot sample this search space: {e}", field="search_space"
-            ) from e
+        trial = _sampled(live.ask, search_space, request_id=request_id)
         live.add_sample_seconds(trial, time.perf_counter() - start)
-        if request_id:
-            live.storage.set_trial_system_attr(_optuna.trial_id_of(trial), REQUEST_ATTR, request_id)
-        live.lease_new(trial)
         return trial
 
+    @deleted_is_not_found
     def suggest(self, ref: TrialRef, name: str, distribution: BaseDistribution) -> Any:
         """Samples one parameter of a running trial (define-by-run); repeats return the same.
 
@@ -117,6 +124,7 @@ class TrialAsking:
             except _SAMPLING_ERRORS as e:
                 raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
 
+    @deleted_is_not_found
     def enqueue(
         self,
         ref: StudyRef,
@@ -134,22 +142,22 @@ class TrialAsking:
         live = self._live(ref)
 
         def enqueue() -> list[int]:
-            before = len(live.study.get_trials(deepcopy=False))
-            live.study.enqueue_trial(
-                dict(params), dict(user_attrs) or None, skip_if_exists=skip_if_exists
+            # As ``Study.enqueue_trial``, the request id in the trial's one storage record.
+            if skip_if_exists and _optuna.should_skip_enqueue(live.study, params):
+                return []
+            attrs: dict[str, Any] = {"fixed_params": dict(params)}
+            if request_id:
+                attrs[REQUEST_ATTR] = request_id
+            waiting = optuna.trial.create_trial(
+                state=TrialState.WAITING, system_attrs=attrs, user_attrs=dict(user_attrs)
             )
-            created = live.study.get_trials(deepcopy=False)[before:]
-            live.waiting += len(created)
-            for trial in created:
-                if request_id:
-                    trial_id = _optuna.trial_id_of(trial)
-                    live.storage.set_trial_system_attr(trial_id, REQUEST_ATTR, request_id)
-            return [t.number for t in created]
+            return [live.add_trial(waiting)]
 
         with live.sample_lock:
             numbers = live.requests.once(request_id or None, enqueue)
             return live.record(live.frozen(numbers[0])) if numbers else None
 
+    @deleted_is_not_found
     def add_trials(
         self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""
     ) -> list[TrialRecord]:
@@ -167,21 +175,20 @@ class TrialAsking:
         for i, trial in enumerate(trials):
             _check_added(live, trial, f"trials[{i}]")
 
-        def add() -> list[int]:
-            before = len(live.study.get_trials(deepcopy=False))
-            for trial in trials:
+        with live.sample_lock:
+            # A retry adds what a crash left out: the first call added them in order, each
+            # with the request id in its one storage record.
+            numbers = list(live.requests.get(request_id) or []) if request_id else []
+            for trial in trials[len(numbers) :]:
                 if request_id:
                     trial.system_attrs[REQUEST_ATTR] = request_id
-                live.study.add_trial(trial)
-            created = live.study.get_trials(deepcopy=False)[before:]
-            live.waiting += sum(t.state == TrialState.WAITING for t in created)
-            return [t.number for t in created]
-
-        with live.sample_lock:
-            numbers = live.requests.once(request_id or None, add)
+                numbers.append(live.add_trial(trial))
+            if request_id:
+                live.requests.remember(request_id, numbers)
         with live.lock:
             return live.records(numbers)
 
+    @deleted_is_not_found
     def asked_by_request(self, ref: StudyRef, request_id: str) -> list[TrialRecord] | None:
         """The trials that an earlier ask (or enqueue) with ``request_id`` created, or None.
 
@@ -219,6 +226,8 @@ def _check_added(live: LiveStudy, trial: FrozenTrial, field: str) -> None:
 def _check_space_fits_sampler(live: LiveStudy, space: Mapping[str, BaseDistribution]) -> None:
     """Refuses, before a trial is created, a space the study's sampler would fail on."""
     sampler = live.config.sampler
+    if sampler.HasField("bruteforce"):  # Optuna enumerates (and caches) every value
+        _grid.check_enumerable(space, "search_space")
     # The grid sampler can only sample its own axes.
     if sampler.HasField("grid"):
         axes = {axis.name for axis in sampler.grid.search_space}
@@ -238,3 +247,14 @@ def _check_space_fits_sampler(live: LiveStudy, space: Mapping[str, BaseDistribut
                 f"the cmaes sampler's x0 has no start value for parameters {missing}",
                 field="search_space",
             )
+
+
+def _sampled(sample: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``sample(...)``, a sampler's refusal of the space raised as the caller's error."""
+    try:
+        return sample(*args, **kwargs)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        # Told through another call (or replica) before this ask handed it out.
+        raise FailedPrecondition("the trial finished while it was asked", field="trial") from None
+    except _SAMPLING_ERRORS as e:
+        raise InvalidArgument(f"cannot sample this search space: {e}", field="search_space") from e

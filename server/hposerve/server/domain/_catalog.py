@@ -3,6 +3,11 @@
 A study named ``study`` in namespace ``ns`` is the Optuna study ``ns/study``; its hposerve
 configuration is the study system attribute ``hposerve:config`` (``_config``), so any process
 that opens the same storage rebuilds the same study.
+
+Creating a study writes several journal records (Optuna's study, then each attribute); the
+config is the last. A study without it and without trials is half-created (a crash cut its
+create short): the next create of that name completes it and answers as a fresh create, so a
+retried CreateStudy, or a ``load_if_exists``, never gets a study with default settings.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from optuna.trial import TrialState
 from hposerve.server.domain import _optuna, _specs
 from hposerve.server.domain._cache import LiveCache
 from hposerve.server.domain._config import (
+    ASKED_BY_ATTR,
     CONFIG_ATTR,
     REQUEST_ATTR,
     StudyConfig,
@@ -141,13 +147,32 @@ class StudyCatalog:
             try:
                 study_id = self._storage.create_new_study(list(config.directions), ref.optuna_name)
             except optuna.exceptions.DuplicatedStudyError:
-                return self._existing(ref, config, load_if_exists, request_id)
-            self._storage.set_study_system_attr(study_id, CONFIG_ATTR, config.to_json())
+                study_id = self._storage.get_study_id_from_name(ref.optuna_name)
+                if not self._half_created(study_id):
+                    return self._existing(ref, config, load_if_exists, request_id)
+                self._check_directions(ref, self._storage.get_study_directions(study_id), config)
+            # Optuna writes a study's name and directions as one record and each attribute as
+            # one more: the config goes last, so a study that has it has all the others.
             for key, value in (system_attrs or {}).items():
                 self._storage.set_study_system_attr(study_id, key, value)
             if request_id:
                 self._storage.set_study_system_attr(study_id, REQUEST_ATTR, request_id)
+            self._storage.set_study_system_attr(study_id, CONFIG_ATTR, config.to_json())
+            self._live.forget(ref)  # loaded while half-created: with the defaults
             return self.get_study(ref)
+
+    def _half_created(self, study_id: int) -> bool:
+        """Whether a create was cut short: no config and nothing in it yet.
+
+        Such a study is completed by the next create of its name (a retry, or anyone's create:
+        the first caller never learnt it exists). A study made by plain Optuna has no config
+        either; once it has trials or user attributes it is kept as it is.
+        """
+        return (
+            CONFIG_ATTR not in self._storage.get_study_system_attrs(study_id)
+            and not self._storage.get_study_user_attrs(study_id)
+            and not self._storage.get_all_trials(study_id, deepcopy=False)
+        )
 
     def _existing(
         self, ref: StudyRef, config: StudyConfig, load_if_exists: bool, request_id: str
@@ -158,14 +183,20 @@ class StudyCatalog:
             raise AlreadyExists(
                 f"{ref} already exists; pass load_if_exists to use it", field="study_id"
             )
-        if existing.config.directions != config.directions:
+        self._check_directions(ref, existing.config.directions, config)
+        return existing
+
+    @staticmethod
+    def _check_directions(
+        ref: StudyRef, directions: Sequence[StudyDirection], config: StudyConfig
+    ) -> None:
+        if tuple(directions) != config.directions:
             raise FailedPrecondition(
                 f"{ref} exists with directions "
-                f"{[d.name.lower() for d in existing.config.directions]}, not "
+                f"{[d.name.lower() for d in directions]}, not "
                 f"{[d.name.lower() for d in config.directions]}",
                 field="directions",
             )
-        return existing
 
     def get_study(self, ref: StudyRef) -> StudyInfo:
         """Raises: NotFound."""
@@ -265,9 +296,10 @@ class StudyCatalog:
                 live.waiting += 1
             for name, distribution in trial.distributions.items():
                 live.distributions.setdefault(name, distribution)
-            request = trial.system_attrs.get(REQUEST_ATTR)
-            if request:
-                requests.setdefault(request, []).append(trial.number)
+            for key in (REQUEST_ATTR, ASKED_BY_ATTR):  # what created it, the ask that started it
+                request = trial.system_attrs.get(key)
+                if request:
+                    requests.setdefault(request, []).append(trial.number)
         for request, numbers in requests.items():
             live.requests.remember(request, numbers)
         return live

@@ -28,6 +28,10 @@ from optuna.study import StudyDirection
 from hposerve.server.domain import _grid, _optuna, _specs
 from hposerve.server.domain._config import (
     MAX_ARMS,
+    MAX_COMPARISON_MEMBERS,
+    MAX_COMPARISON_TRIALS,
+    MAX_GRID_POINTS,
+    MAX_PARAMS,
     MAX_SEEDS,
     MAX_TRIALS_PER_STUDY,
     StudyOptions,
@@ -241,7 +245,7 @@ def plan(ref: ComparisonRef, spec: ComparisonSpec) -> Plan:
         grid = None
         if kind == "grid":
             grid = _arm_grid(arm, spec, at)
-            grid_sizes[name] = _grid.grid_size(grid)
+            grid_sizes[name] = _check_grid_size(_grid.grid_size(grid), spec.seeds, at)
         elif arm.shuffle_grid:
             raise InvalidArgument(
                 f"{at}.shuffle_grid applies to grid samplers only, not {kind}",
@@ -276,6 +280,25 @@ def _check_sizes(spec: ComparisonSpec) -> None:
     if not 1 <= len(spec.arms) <= MAX_ARMS:
         raise InvalidArgument(
             f"a comparison needs 1 to {MAX_ARMS} arms, got {len(spec.arms)}", field="arms"
+        )
+    if len(spec.search_space) > MAX_PARAMS:
+        raise InvalidArgument(
+            f"search_space has {len(spec.search_space)} parameters, more than the limit "
+            f"MAX_PARAMS = {MAX_PARAMS}",
+            field="search_space",
+        )
+    members = spec.seeds * len(spec.arms)
+    if members > MAX_COMPARISON_MEMBERS:
+        raise InvalidArgument(
+            f"seeds × arms = {members} member studies, more than the limit "
+            f"MAX_COMPARISON_MEMBERS = {MAX_COMPARISON_MEMBERS}",
+            field="seeds",
+        )
+    if members * spec.trials_per_study > MAX_COMPARISON_TRIALS:
+        raise InvalidArgument(
+            f"seeds × arms × trials_per_study = {members * spec.trials_per_study} trials, more "
+            f"than the limit MAX_COMPARISON_TRIALS = {MAX_COMPARISON_TRIALS}",
+            field="trials_per_study",
         )
 
 
@@ -340,8 +363,17 @@ def _arm_grid(
     field = f"{at}.sampler.grid.search_space"
     budget = spec.trials_per_study
     if not arm.sampler.grid.search_space:
+        if arm.shuffle_grid and budget > MAX_GRID_POINTS:
+            raise InvalidArgument(
+                f"{at}: a shuffled grid of at least trials_per_study {budget} points would be "
+                f"larger than the limit MAX_GRID_POINTS = {MAX_GRID_POINTS}",
+                field="trials_per_study",
+            )
         try:
-            return _grid.derive_grid(spec.search_space, budget, at_least=arm.shuffle_grid)
+            # A budget past the limit gets the largest grid the limit allows.
+            return _grid.derive_grid(
+                spec.search_space, min(budget, MAX_GRID_POINTS), at_least=arm.shuffle_grid
+            )
         except ValueError as e:
             raise InvalidArgument(
                 f"{at}: cannot derive a grid that fits the budget: {e}; raise "
@@ -384,6 +416,23 @@ def _arm_grid(
             field=field,
         )
     return grid
+
+
+def _check_grid_size(points: int, seeds: int, at: str) -> int:
+    """A grid arm's grid size, refused past the limits (its members each hold the grid)."""
+    if points > MAX_GRID_POINTS:
+        raise InvalidArgument(
+            f"{at}: the grid has {points} points, more than the limit MAX_GRID_POINTS = "
+            f"{MAX_GRID_POINTS}",
+            field=f"{at}.sampler.grid.search_space",
+        )
+    if points * seeds > MAX_COMPARISON_TRIALS:
+        raise InvalidArgument(
+            f"{at}: seeds × grid points = {points * seeds}, more than the limit "
+            f"MAX_COMPARISON_TRIALS = {MAX_COMPARISON_TRIALS}",
+            field=f"{at}.sampler.grid.search_space",
+        )
+    return points
 
 
 def _contains(distribution: BaseDistribution, value: Any) -> bool:

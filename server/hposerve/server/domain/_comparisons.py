@@ -43,7 +43,7 @@ from hposerve.server.domain._comparison_plan import (
     plan,
     plan_from_definition,
 )
-from hposerve.server.domain._config import COMPARISON_ATTR, FINISHED_STATES
+from hposerve.server.domain._config import COMPARISON_ATTR, CONFIG_ATTR, FINISHED_STATES
 from hposerve.server.domain._exceptions import (
     AlreadyExists,
     FailedPrecondition,
@@ -128,7 +128,8 @@ class _Stored:
     """What the member studies of a comparison found in storage say."""
 
     record: dict[str, Any]  # the JSON of the comparison attribute, minus the member's identity
-    members: frozenset[StudyRef]
+    members: frozenset[StudyRef]  # every study that carries the attribute
+    complete: frozenset[StudyRef]  # those whose creation finished (they have their config)
 
 
 class _LiveComparison:
@@ -187,17 +188,17 @@ class ComparisonRegistry:
                 existing: frozenset[StudyRef] = frozenset()
             else:
                 same_request = bool(request_id) and stored.record.get("request_id") == request_id
-                complete = len(stored.members) == len(planned.members)
+                complete = len(stored.complete) == len(planned.members)
                 if complete and not (load_if_exists or same_request):
                     raise AlreadyExists(
                         f"{ref} already exists; pass load_if_exists to use it",
                         field="comparison_id",
                     )
                 check_same_definition(ref, stored.record["definition"], planned.definition)
-                record, existing = stored.record, stored.members
+                record, existing = stored.record, stored.complete
             missing = [m for m in planned.members if m.study not in existing]
             for member in missing:  # refuse before anything is written
-                self._check_free(ref, member.study)
+                self._check_free(ref, member.study, stored)
             for member in missing:
                 self._studies.create_study(
                     member.study,
@@ -212,20 +213,19 @@ class ComparisonRegistry:
             self._live.forget(ref)
         return self.get_comparison(ref)
 
-    def _check_free(self, ref: ComparisonRef, study: StudyRef) -> None:
+    def _check_free(self, ref: ComparisonRef, study: StudyRef, stored: _Stored | None) -> None:
         try:
             attrs = self._studies.study_system_attrs(study)
         except NotFound:
             return
+        # A crash inside this member's creation left it half-created (its config is written
+        # last, and nothing is in it yet): ``create_study`` completes it.
+        ours = COMPARISON_ATTR not in attrs or (stored is not None and study in stored.members)
+        if ours and CONFIG_ATTR not in attrs and self._studies.get_study(study).trial_count == 0:
+            return
         raise AlreadyExists(
             f"cannot create {ref}: its member study {study} already exists"
-            + (
-                " as part of another comparison"
-                if COMPARISON_ATTR in attrs
-                # A crash inside one member's creation, between Optuna creating the study and
-                # the service writing its attributes, leaves such a study behind.
-                else "; delete it if an interrupted create left it behind"
-            ),
+            + (" as part of another comparison" if COMPARISON_ATTR in attrs else ""),
             field="comparison_id",
         )
 
@@ -271,11 +271,12 @@ class ComparisonRegistry:
         Half-created comparisons are left out (a create completes them; a delete removes them).
         """
         grouped: dict[str, list[tuple[StudyRef, dict[str, Any]]]] = {}
+        configured = self._configured(namespace)
         for study, raw in self._studies.studies_with_system_attr(
             namespace, COMPARISON_ATTR
         ).items():
             attr = parse_attr(raw)
-            if attr is not None and attr["comparison"] > after:
+            if attr is not None and attr["comparison"] > after and study in configured:
                 grouped.setdefault(attr["comparison"], []).append((study, attr))
         infos: list[ComparisonInfo] = []
         for name in sorted(grouped):
@@ -363,8 +364,10 @@ class ComparisonRegistry:
         if answer is None:
             return ComparisonAsk(None)
         member, number = answer
-        if not asked:  # a retry: the trial as it is now
-            asked = self._studies.list_trials(member.study, states=(), after=number - 1, limit=1)
+        if not asked:  # a retry: the same trial, completed if a crash cut its ask short
+            asked = self._studies.ask(
+                member.study, search_space=live.plan.spec.search_space, request_id=request_id
+            )
         return ComparisonAsk(asked[0], member.arm, member.seed, member.study)
 
     def _recall(self, live: _LiveComparison, request_id: str) -> list[_Answer] | None:
@@ -385,7 +388,12 @@ class ComparisonRegistry:
         # Every member stores the same record; take the first.
         attr = found[0][1]
         record = {k: v for k, v in attr.items() if k not in ("arm", "seed")}
-        return _Stored(record, frozenset(study for study, _ in found))
+        members = frozenset(study for study, _ in found)
+        return _Stored(record, members, members & self._configured(ref.namespace))
+
+    def _configured(self, namespace: str) -> set[StudyRef]:
+        """The studies of a namespace whose creation finished (``StudyCatalog.create_study``)."""
+        return set(self._studies.studies_with_system_attr(namespace, CONFIG_ATTR))
 
     def _members_in_storage(self, ref: ComparisonRef) -> list[tuple[StudyRef, dict[str, Any]]]:
         prefix = ref.comparison + "."
@@ -403,7 +411,8 @@ class ComparisonRegistry:
             found = self._members_in_storage(ref)
             if not found:
                 raise NotFound(f"{ref} does not exist", field="name")
-            return _live_from(ref, found)
+            configured = self._configured(ref.namespace)
+            return _live_from(ref, [(s, attr) for s, attr in found if s in configured])
 
         return self._live.get(ref, load)
 
@@ -416,6 +425,8 @@ def _live_from(
     Raises:
         FailedPrecondition: a definition this server cannot read, or members missing.
     """
+    if not found:
+        raise FailedPrecondition(_half_created(ref, "all"), field="name")
     attr = found[0][1]
     try:
         p = plan_from_definition(ref, attr["definition"], attr.get("grid_sizes", {}))
@@ -427,9 +438,13 @@ def _live_from(
     missing = [m.study for m in p.members if m.study not in present]
     if missing:
         raise FailedPrecondition(
-            f"{ref} is half-created: {len(missing)} of its {len(p.members)} member "
-            "studies are missing; create it again (same request, or load_if_exists) to "
-            "complete it, or delete it",
-            field="name",
+            _half_created(ref, f"{len(missing)} of its {len(p.members)}"), field="name"
         )
     return _LiveComparison(p, float(attr.get("create_time", 0.0)))
+
+
+def _half_created(ref: ComparisonRef, how_many: str) -> str:
+    return (
+        f"{ref} is half-created: {how_many} member studies are missing; create it again "
+        "(same request, or load_if_exists) to complete it, or delete it"
+    )

@@ -30,6 +30,9 @@ __all__ = ["LeaseExpiry", "LeaseReaper"]
 
 _logger = logging.getLogger(__name__)
 
+# How often a sole writer scans its studies for running trials it holds no lease of.
+SAFETY_SCAN_SECONDS = 60.0
+
 
 class LeaseExpiry:
     """Fails the trials of the live studies whose leases expired.
@@ -44,10 +47,13 @@ class LeaseExpiry:
         load_running: Callable[[], None],
         *,
         exclusive: bool,
+        scan_interval: float = SAFETY_SCAN_SECONDS,
     ) -> None:
         self._live_studies = live_studies
         self._load_running = load_running
         self._exclusive = exclusive
+        self._scan_interval = scan_interval
+        self._next_scan = 0.0
         self._loaded = False
         self._load_lock = threading.Lock()
 
@@ -56,9 +62,14 @@ class LeaseExpiry:
         now = time.time() if now is None else now
         self._load_running_once()  # so that a trial from before a restart is not missed
         reaped = []
+        # A sole writer leased every running trial it made, so it scans for others only now
+        # and then, as a safety net; replicas adopt each other's trials at every reap.
+        scan = not self._exclusive or time.monotonic() >= self._next_scan
+        if scan:
+            self._next_scan = time.monotonic() + self._scan_interval
         for live in self._live_studies():
-            if not self._exclusive:  # a sole writer leased every running trial it knows of
-                _adopt_running(live)
+            if scan:
+                _adopt_running(live, warn=self._exclusive)
             expired = [n for n, lease in list(live.leases.items()) if lease.expires < now]
             for number in expired:
                 if self._expire(live, number, now):
@@ -86,7 +97,7 @@ class LeaseExpiry:
             except KeyError:  # the study was deleted
                 live.leases.pop(number, None)
                 return False
-            stored = float(trial.system_attrs.get(LEASE_ATTR, 0.0))
+            stored = float(trial.system_attrs.get(LEASE_ATTR) or 0.0)
             if trial.state != TrialState.RUNNING:
                 live.leases.pop(number, None)
                 return False
@@ -116,8 +127,18 @@ class LeaseExpiry:
         return True
 
 
-def _adopt_running(live: LiveStudy) -> None:
-    # Trials handed out by another replica that may have died: watch their leases too.
+def _adopt_running(live: LiveStudy, *, warn: bool) -> None:
+    # Trials handed out by another replica that may have died: watch their leases too. With
+    # ``warn`` (a sole writer) one found is a trial some path started without a lease.
+    if warn:
+        # An ask holds ``sample_lock`` from creating its trial to leasing it: wait for it.
+        with live.sample_lock:
+            _adopt(live, warn=True)
+    else:
+        _adopt(live, warn=False)
+
+
+def _adopt(live: LiveStudy, *, warn: bool) -> None:
     try:
         running = live.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     except KeyError:  # the study was deleted
@@ -126,6 +147,12 @@ def _adopt_running(live: LiveStudy) -> None:
         for trial in running:
             if trial.number not in live.leases:
                 live.adopt(trial)
+                if warn:
+                    _logger.warning(
+                        "%s/trials/%d was running without a lease; it has one now",
+                        live.ref,
+                        trial.number,
+                    )
 
 
 class LeaseReaper:

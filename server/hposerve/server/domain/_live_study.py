@@ -17,11 +17,13 @@ one database, and a restarted server, agree on it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -30,8 +32,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain import _optuna, _specs
 from hposerve.server.domain._config import (
+    ASKED_BY_ATTR,
     EXPIRED_ATTR,
     LEASE_ATTR,
+    REQUEST_ATTR,
     SAMPLE_SECONDS_ATTR,
     StudyConfig,
 )
@@ -39,7 +43,18 @@ from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgume
 from hposerve.server.domain._names import StudyRef, TrialRef
 from hposerve.server.domain._requests import RequestMemo
 
-__all__ = ["Lease", "LiveStudy", "TrialRecord", "check_finite", "expired"]
+__all__ = [
+    "Lease",
+    "LiveStudy",
+    "TrialRecord",
+    "check_finite",
+    "deleted_is_not_found",
+    "expired",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+R = TypeVar("R", StudyRef, TrialRef)
 
 _logger = logging.getLogger("hposerve.server")
 
@@ -72,6 +87,38 @@ def check_finite(values: Iterable[float], field: str) -> None:
     for v in values:
         if not math.isfinite(v):
             raise InvalidArgument(f"{field} must be a finite number, got {v}", field=field)
+
+
+class _ReachesStudies(Protocol):
+    _live: Callable[[StudyRef], LiveStudy]
+
+
+S = TypeVar("S", bound=_ReachesStudies)
+
+
+def deleted_is_not_found(
+    method: Callable[Concatenate[S, R, P], T],
+) -> Callable[Concatenate[S, R, P], T]:
+    """Answers NotFound for a call whose study a DeleteStudy removed while the call ran.
+
+    Storages raise KeyError for a record that is gone (the journal's ``Record does not
+    exist.``), from whichever of their calls comes first. This is the one place that turns it
+    into NotFound: only when the study is indeed gone (or replaced by a new one of that name),
+    so a KeyError of any other cause still surfaces as the bug it is.
+    """
+
+    @functools.wraps(method)
+    def call(self: S, ref: R, *a: P.args, **kw: P.kwargs) -> T:
+        study = ref if isinstance(ref, StudyRef) else ref.study
+        live = self._live(study)  # what the call will use (a cache hit); NotFound if gone
+        try:
+            return method(self, ref, *a, **kw)
+        except KeyError:
+            if live.exists():
+                raise
+            raise NotFound(f"{study} does not exist (deleted)", field="name") from None
+
+    return call
 
 
 class LiveStudy:
@@ -127,6 +174,13 @@ class LiveStudy:
     def study_id(self) -> int:
         return _optuna.study_id_of(self.study)
 
+    def exists(self) -> bool:
+        """Whether this study is still in storage (not deleted, nor replaced by a namesake)."""
+        try:
+            return self.storage.get_study_id_from_name(self.ref.optuna_name) == self.study_id
+        except KeyError:
+            return False
+
     # -- checks ------------------------------------------------------------------------------
 
     def check_single_objective(self, doing: str, field: str) -> None:
@@ -152,15 +206,85 @@ class LiveStudy:
 
     # -- trials ------------------------------------------------------------------------------
 
-    def ask(self, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
-        """``study.ask(space)``, without its scan for enqueued trials when there are none.
+    def ask(self, space: Mapping[str, BaseDistribution], *, request_id: str = "") -> optuna.Trial:
+        """A running, leased trial with the parameters of ``space`` sampled; call with
+        ``sample_lock`` held.
 
-        Call with ``sample_lock`` held.
+        An enqueued trial if there is one (its ask's ``request_id`` written before it starts),
+        else a new trial created with its request id and lease in one storage record (one
+        journal line), so that a crash cannot leave it without them. ``study.ask(space)``
+        otherwise, without its scan for enqueued trials when this process knows there are none.
+        A failed sampling fails the trial (as a failing objective fails one in
+        ``Study.optimize``), so that no trial is left running without a lease, and raises.
         """
+        trial = None
         if not self.exclusive or self.waiting:
+            trial = self._start_waiting(space, request_id)
+        if trial is None:
+            expires = time.time() + self.config.options.lease_seconds
+            attrs: dict[str, object] = {LEASE_ATTR: expires}
+            if request_id:
+                attrs[REQUEST_ATTR] = request_id
+            trial = _optuna.new_trial(
+                self.study, space, system_attrs=attrs, clear_on_failure=_cleared(request_id)
+            )
+            self.lease_new(trial, expires)
+            return trial
+        self.lease_new(trial)
+        return trial
+
+    def _start_waiting(
+        self, space: Mapping[str, BaseDistribution], request_id: str
+    ) -> optuna.Trial | None:
+        attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
+        waiting = (TrialState.WAITING,)
+        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False, states=waiting):
+            self.waiting = max(0, self.waiting - 1)  # taken, started or failed
+            trial = _optuna.start_waiting(
+                self.study,
+                frozen,
+                space,
+                system_attrs=attrs,
+                clear_on_failure=_cleared(request_id, ASKED_BY_ATTR),
+            )
+            if trial is not None:
+                return trial
+        self.waiting = 0
+        return None
+
+    def resume(self, number: int, space: Mapping[str, BaseDistribution], request_id: str) -> bool:
+        """Completes a trial an earlier ask with ``request_id`` handed out; call with
+        ``sample_lock`` held. False if the trial is no longer that request's.
+
+        A crash may have cut that ask short: a waiting trial it had reserved is started now,
+        and parameters of ``space`` that a running trial lacks are sampled. Raises as ``ask``.
+        """
+        frozen = self.frozen(number)
+        attrs = frozen.system_attrs
+        if request_id not in (attrs.get(REQUEST_ATTR), attrs.get(ASKED_BY_ATTR)):
+            return False  # e.g. a waiting trial it had reserved, started by another ask since
+        if frozen.state == TrialState.WAITING:
             self.waiting = max(0, self.waiting - 1)
-            return self.study.ask(dict(space))
-        return _optuna.new_trial(self.study, space)
+            cleared = _cleared(request_id, ASKED_BY_ATTR)
+            trial = _optuna.start_waiting(self.study, frozen, space, clear_on_failure=cleared)
+            if trial is None:
+                return False
+            self.lease_new(trial)
+        elif frozen.state == TrialState.RUNNING and not set(space) <= set(frozen.params):
+            with self.lock:
+                lease = self.leases.get(number) or self.adopt(frozen)
+            mine = [k for k in (REQUEST_ATTR, ASKED_BY_ATTR) if attrs.get(k) == request_id]
+            lease.trial = _optuna.resume_trial(
+                self.study, lease.trial_id, space, clear_on_failure=mine
+            )
+        return True
+
+    def add_trial(self, trial: FrozenTrial) -> int:
+        """Adds a trial as ``Study.add_trial`` does (one storage record); returns its number."""
+        trial_id = self.storage.create_new_trial(self.study_id, template_trial=trial)
+        if trial.state == TrialState.WAITING:
+            self.waiting += 1
+        return self.storage.get_trial(trial_id).number
 
     def frozen(self, number: int) -> FrozenTrial:
         """The stored trial. Raises: NotFound."""
@@ -201,13 +325,27 @@ class LiveStudy:
             return lease
         trial = self.frozen(number)
         if trial.state == TrialState.RUNNING:
-            # Handed out by another replica, or before a restart: adopt it.
+            self.check_handed_out(number)
+            # Handed out by another replica: adopt it.
             return self.adopt(trial)
         raise FailedPrecondition(
             f"cannot {action} {self.ref}/trials/{number}: it is {trial.state.name}"
             + (" (its lease expired)" if expired(trial) else ""),
             field="trial",
         )
+
+    def check_handed_out(self, number: int) -> None:
+        """Refuses a running trial with no lease when this process is the sole writer.
+
+        A sole writer leases each trial as its ask hands it out (and every running trial when
+        it loads a study): one without a lease is still being asked, and a call naming it
+        must not finish it under the ask. Call with ``lock`` held.
+        """
+        if self.exclusive:
+            raise FailedPrecondition(
+                f"{self.ref}/trials/{number} is being asked; it is not handed out yet",
+                field="trial",
+            )
 
     def tell(
         self, trial: optuna.Trial | int, values: Sequence[float] | None, state: TrialState
@@ -220,18 +358,25 @@ class LiveStudy:
         """Adds to the trial's sampler time: comparisons report each sampler's own cost."""
         cached = _optuna.cached_trial(trial)
         total = cached.system_attrs.get(SAMPLE_SECONDS_ATTR, 0.0) + seconds
-        trial.storage.set_trial_system_attr(_optuna.trial_id_of(trial), SAMPLE_SECONDS_ATTR, total)
+        try:
+            trial.storage.set_trial_system_attr(
+                _optuna.trial_id_of(trial), SAMPLE_SECONDS_ATTR, total
+            )
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # told (or expired) meanwhile: its time is bookkeeping only
         cached.system_attrs[SAMPLE_SECONDS_ATTR] = total
 
     # -- leases ------------------------------------------------------------------------------
 
-    def lease_new(self, trial: optuna.Trial) -> None:
+    def lease_new(self, trial: optuna.Trial, expires: float | None = None) -> None:
         """Leases a trial just handed out; takes ``lock``.
 
-        The first lease is kept in memory only: storage learns of leases from heartbeats,
-        which is all other replicas need (a trial with no stored lease is theirs to adopt).
+        A new trial's first lease is stored with it (``ask``); an enqueued trial's is kept in
+        memory only, and storage learns of it from heartbeats: a running trial with no stored
+        lease is adopted with a fresh one by other replicas and after a restart.
         """
-        expires = time.time() + self.config.options.lease_seconds
+        if expires is None:
+            expires = time.time() + self.config.options.lease_seconds
         with self.lock:
             self.leases[trial.number] = Lease(_optuna.trial_id_of(trial), expires, trial)
 
@@ -241,7 +386,7 @@ class LiveStudy:
         With ``fresh``, the lease runs at least one more lease period from now: after a restart,
         trainers get the time to reconnect and heartbeat before their trials are failed.
         """
-        stored = float(trial.system_attrs.get(LEASE_ATTR, 0.0))
+        stored = float(trial.system_attrs.get(LEASE_ATTR) or 0.0)
         renewed = time.time() + self.config.options.lease_seconds
         expires = max(stored, renewed) if fresh or not stored else stored
         lease = Lease(_optuna.trial_id_of(trial), expires)
@@ -252,3 +397,8 @@ class LiveStudy:
         """Renews a lease for one lease period from now, in memory and in storage."""
         lease.expires = time.time() + self.config.options.lease_seconds
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
+
+
+def _cleared(request_id: str, *keys: str) -> tuple[str, ...]:
+    """The attributes a failed ask clears, so that its trial answers no retry of it."""
+    return (keys or (REQUEST_ATTR,)) if request_id else ()

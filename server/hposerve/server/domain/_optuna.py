@@ -29,6 +29,8 @@ __all__ = [
     "drop_trials_cache",
     "new_trial",
     "refresh_trial",
+    "should_skip_enqueue",
+    "start_waiting",
     "storage_of",
     "study_id_of",
     "suggest",
@@ -80,22 +82,85 @@ def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> A
     return trial._suggest(name, distribution)
 
 
-def new_trial(study: Study, space: Mapping[str, BaseDistribution]) -> optuna.Trial:
+def new_trial(
+    study: Study,
+    space: Mapping[str, BaseDistribution],
+    *,
+    system_attrs: Mapping[str, Any] | None = None,
+    clear_on_failure: Sequence[str] = (),
+) -> optuna.Trial:
     """``study.ask(space)`` without its scan of every trial for an enqueued one.
 
+    The trial is created with ``system_attrs`` in one storage call (one journal record, so
+    that a crash cannot leave the trial without them: ``create_new_trial`` with a template).
     The caller knows there is no enqueued trial. When sampling fails the new trial is failed,
-    so that no half-sampled trial is left running, and the error raised.
+    so that no half-sampled trial is left running, and the error raised; the attributes named
+    in ``clear_on_failure`` are set to None first (so that a failed trial answers no request).
     """
     drop_trials_cache(study)  # as study.ask does
+    template = optuna.trial.create_trial(
+        state=TrialState.RUNNING, system_attrs=dict(system_attrs or {})
+    )
+    trial_id = storage_of(study).create_new_trial(study_id_of(study), template_trial=template)
+    return resume_trial(study, trial_id, space, clear_on_failure=clear_on_failure)
+
+
+def start_waiting(
+    study: Study,
+    waiting: FrozenTrial,
+    space: Mapping[str, BaseDistribution],
+    *,
+    system_attrs: Mapping[str, Any] | None = None,
+    clear_on_failure: Sequence[str] = (),
+) -> optuna.Trial | None:
+    """Starts an enqueued (WAITING) trial as ``study.ask(space)`` pops one; None if taken.
+
+    ``system_attrs`` are written while it still waits, before it is set RUNNING (a crash in
+    between leaves a waiting trial that names its ask, which a retry of that ask starts). As
+    ``new_trial``, a failed sampling fails the trial and raises.
+    """
+    drop_trials_cache(study)
     storage = storage_of(study)
-    trial = optuna.Trial(study, storage.create_new_trial(study_id_of(study)))
+    trial_id = trial_id_of(waiting)
     try:
+        for key, value in (system_attrs or {}).items():
+            storage.set_trial_system_attr(trial_id, key, value)
+        if not storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+            return None  # another process started it first
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None
+    return resume_trial(study, trial_id, space, clear_on_failure=clear_on_failure)
+
+
+def resume_trial(
+    study: Study,
+    trial_id: int,
+    space: Mapping[str, BaseDistribution],
+    *,
+    clear_on_failure: Sequence[str] = (),
+) -> optuna.Trial:
+    """The live trial of a running trial, with the parameters of ``space`` it lacks sampled.
+
+    A retried ask resumes the trial a crash left half-sampled. Fails as ``new_trial`` does.
+    """
+    try:
+        # Making the Trial samples the relative (joint) parameters: it can fail too.
+        trial = optuna.Trial(study, trial_id)
         for name, distribution in space.items():
-            suggest(trial, name, distribution)
+            if name not in trial.params:
+                suggest(trial, name, distribution)
     except BaseException:
-        tell(study, trial, None, TrialState.FAIL)
+        # Cleared first, so that a failed trial answers no request (a retry runs afresh).
+        for key in clear_on_failure:
+            storage_of(study).set_trial_system_attr(trial_id, key, None)
+        tell(study, storage_of(study).get_trial(trial_id).number, None, TrialState.FAIL)
         raise
     return trial
+
+
+def should_skip_enqueue(study: Study, params: Mapping[str, Any]) -> bool:
+    """Whether ``enqueue_trial(params, skip_if_exists=True)`` skips (``_should_skip_enqueue``)."""
+    return bool(study._should_skip_enqueue(params))
 
 
 def tell(

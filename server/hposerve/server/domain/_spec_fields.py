@@ -17,6 +17,11 @@ from google.protobuf.message import Message
 from optuna.exceptions import ExperimentalWarning
 from optuna.samplers import nsgaii
 
+from hposerve.server.domain._config import (
+    MAX_EI_CANDIDATES,
+    MAX_INC_POPSIZE,
+    MAX_POPULATION,
+)
 from hposerve.server.domain._exceptions import InvalidArgument
 
 __all__ = [
@@ -39,6 +44,17 @@ def _at_least(low: int) -> Check:
 def _in_range(low: float, high: float) -> Check:
     # Written so that NaN fails too.
     return lambda v: None if low <= v <= high else f"must be in [{low:g}, {high:g}], got {v}"
+
+
+def _between(low: int, high: int, limit: str) -> Check:
+    """An int in [low, high]; ``limit`` names the server limit that ``high`` is."""
+
+    def check(v: int) -> str | None:
+        if v < low:
+            return f"must be >= {low}, got {v}"
+        return None if v <= high else f"must be <= {high} (limit {limit}), got {v}"
+
+    return check
 
 
 def _one_of(*choices: str) -> Check:
@@ -76,7 +92,7 @@ CROSSOVERS: dict[str, Callable[[], nsgaii.BaseCrossover] | None] = {
 
 _NSGA_CHECKS: dict[str, Check] = {
     "seed": _seed,
-    "population_size": _at_least(2),
+    "population_size": _between(2, MAX_POPULATION, "MAX_POPULATION"),
     "mutation_prob": _PROBABILITY,
     "crossover": _one_of(*CROSSOVERS),
     "crossover_prob": _PROBABILITY,
@@ -88,7 +104,7 @@ SAMPLER_CHECKS: dict[str, dict[str, Check]] = {
     "tpe": {
         "seed": _seed,
         "n_startup_trials": _at_least(0),
-        "n_ei_candidates": _at_least(1),
+        "n_ei_candidates": _between(1, MAX_EI_CANDIDATES, "MAX_EI_CANDIDATES"),
         "prior_weight": _positive_finite,
     },
     "random": {"seed": _seed},
@@ -99,8 +115,8 @@ SAMPLER_CHECKS: dict[str, dict[str, Check]] = {
         "n_startup_trials": _at_least(0),
         "restart_strategy": _one_of("ipop", "bipop"),
         # The cmaes library accepts 1 but then fails at the first ask.
-        "popsize": _at_least(2),
-        "inc_popsize": _at_least(1),
+        "popsize": _between(2, MAX_POPULATION, "MAX_POPULATION"),
+        "inc_popsize": _between(1, MAX_INC_POPSIZE, "MAX_INC_POPSIZE"),
     },
     "gp": {"seed": _seed, "n_startup_trials": _at_least(0)},
     "qmc": {"seed": _seed, "qmc_type": _one_of("sobol", "halton")},

@@ -18,7 +18,9 @@ from typing import Any
 import optuna
 from google.protobuf.message import Message
 
+from hposerve.server.domain._config import MAX_GRID_POINTS, MAX_REFERENCE_POINTS
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
+from hposerve.server.domain._grid import grid_sampler
 from hposerve.server.domain._spec_fields import (
     CROSSOVERS,
     PRUNER_CHECKS,
@@ -69,6 +71,14 @@ def _grid_kwargs(spec: specs_pb2.GridSampler, prefix: str, n_objectives: int) ->
         space[axis.name] = [
             value_from_proto(v, field=f"{at}.values[{j}]") for j, v in enumerate(axis.values)
         ]
+    points = math.prod(len(values) for values in space.values())
+    if points > MAX_GRID_POINTS:
+        sizes = " × ".join(str(len(values)) for values in space.values())
+        raise InvalidArgument(
+            f"{field} makes {points} grid points ({sizes}), more than the limit "
+            f"MAX_GRID_POINTS = {MAX_GRID_POINTS}; use fewer values, or another sampler",
+            field=field,
+        )
     return {"search_space": space}
 
 
@@ -110,6 +120,21 @@ def _is_set(spec: specs_pb2.CmaEsSampler, name: str) -> bool:
     return bool(spec.x0.fields) if name == "x0" else spec.HasField(name)
 
 
+def _nsga3_kwargs(spec: specs_pb2.NsgaIIISampler, prefix: str, n_objectives: int) -> dict[str, Any]:
+    # Optuna builds C(objectives + p - 1, p) reference points at every generation.
+    p = spec.dividing_parameter if spec.HasField("dividing_parameter") else 3
+    # Each point is also a combination of p objectives: p itself is bounded too.
+    points = max(math.comb(max(n_objectives, 1) + p - 1, p), p)
+    if points > MAX_REFERENCE_POINTS:
+        raise InvalidArgument(
+            f"{prefix}.dividing_parameter {p} with {n_objectives} objective(s) makes {points} "
+            f"reference points, more than the limit MAX_REFERENCE_POINTS = "
+            f"{MAX_REFERENCE_POINTS}",
+            field=f"{prefix}.dividing_parameter",
+        )
+    return _nsga_kwargs(spec, prefix, n_objectives)
+
+
 def _nsga_kwargs(spec: Message, prefix: str, n_objectives: int) -> dict[str, Any]:
     if not spec.HasField("crossover"):
         return {}
@@ -138,7 +163,7 @@ def _needing(module: str, sampler: str, factory: Callable[..., Any]) -> Callable
 _SAMPLER_FACTORIES: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
-    "grid": optuna.samplers.GridSampler,
+    "grid": grid_sampler,
     "cmaes": _needing("cmaes", "cmaes", optuna.samplers.CmaEsSampler),
     "gp": _needing("torch", "gp", optuna.samplers.GPSampler),
     "qmc": optuna.samplers.QMCSampler,
@@ -152,7 +177,7 @@ _SAMPLER_EXTRAS: dict[str, Callable[[Any, str, int], dict[str, Any]]] = {
     "grid": _grid_kwargs,
     "cmaes": _cmaes_kwargs,
     "nsga2": _nsga_kwargs,
-    "nsga3": _nsga_kwargs,
+    "nsga3": _nsga3_kwargs,
 }
 
 

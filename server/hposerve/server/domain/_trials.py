@@ -18,7 +18,13 @@ from optuna.trial import FrozenTrial, TrialState
 from hposerve.server.domain import _optuna
 from hposerve.server.domain._config import FINISHED_STATES, MAX_STEP
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
-from hposerve.server.domain._live_study import LiveStudy, TrialRecord, check_finite, expired
+from hposerve.server.domain._live_study import (
+    LiveStudy,
+    TrialRecord,
+    check_finite,
+    deleted_is_not_found,
+    expired,
+)
 from hposerve.server.domain._names import StudyRef, TrialRef
 
 __all__ = ["TrialOutcomes"]
@@ -36,6 +42,7 @@ class TrialOutcomes:
 
     # -- writing ---------------------------------------------------------------------------
 
+    @deleted_is_not_found
     def report(self, ref: TrialRef, *, step: int, value: float) -> bool:
         """Records an intermediate value and returns whether the trial should be pruned.
 
@@ -57,6 +64,7 @@ class TrialOutcomes:
                 trial.report(value, step)
             return trial.should_prune()
 
+    @deleted_is_not_found
     def should_prune(self, ref: TrialRef) -> bool:
         """The pruning decision at the last reported step. Raises as ``report``."""
         live = self._live(ref.study)
@@ -65,6 +73,7 @@ class TrialOutcomes:
             lease = live.lease_of_running(ref.number, "check pruning of")
             return live.live_trial(lease).should_prune()
 
+    @deleted_is_not_found
     def set_constraints(
         self,
         ref: TrialRef,
@@ -98,6 +107,7 @@ class TrialOutcomes:
                 running = live.lease_of_running(ref.number, "set constraints of")
                 _set_constraints(live.live_trial(running), constraints)
 
+    @deleted_is_not_found
     def tell(
         self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
     ) -> TrialRecord:
@@ -123,6 +133,8 @@ class TrialOutcomes:
                     f"{ref} is {current.state.name}; ask for it first", field="trial"
                 )
             lease = live.leases.pop(ref.number, None)
+            if lease is None:
+                live.check_handed_out(ref.number)
             trial = lease.trial if lease and lease.trial else ref.number
             return live.record(live.tell(trial, values or None, state))
 
@@ -131,14 +143,24 @@ class TrialOutcomes:
         out: list[TrialRecord | None] = []
         for ref in refs:
             try:
-                live = self._live(ref.study)
-                with live.lock:
-                    live.renew(live.lease_of_running(ref.number, "renew"))
-                    out.append(live.record(live.frozen(ref.number)))
+                out.append(self._heartbeat(ref))
             except (NotFound, FailedPrecondition):
                 out.append(None)
         return out
 
+    @deleted_is_not_found
+    def _heartbeat(self, ref: TrialRef) -> TrialRecord:
+        live = self._live(ref.study)
+        with live.lock:
+            try:
+                live.renew(live.lease_of_running(ref.number, "renew"))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Told before its ask had leased it (a tell racing the ask): not running.
+                live.leases.pop(ref.number, None)
+                raise FailedPrecondition(f"{ref} is finished", field="trial") from None
+            return live.record(live.frozen(ref.number))
+
+    @deleted_is_not_found
     def set_user_attrs(self, ref: TrialRef, attrs: Mapping[str, Any]) -> TrialRecord:
         """Sets user attributes on a running trial. Raises: NotFound, FailedPrecondition."""
         live = self._live(ref.study)
@@ -151,11 +173,13 @@ class TrialOutcomes:
 
     # -- reading ---------------------------------------------------------------------------
 
+    @deleted_is_not_found
     def get_trial(self, ref: TrialRef) -> TrialRecord:
         """Raises: NotFound."""
         live = self._live(ref.study)
         return live.record(live.frozen(ref.number))
 
+    @deleted_is_not_found
     def list_trials(
         self, ref: StudyRef, *, states: Sequence[TrialState], after: int, limit: int
     ) -> list[TrialRecord]:
@@ -165,6 +189,7 @@ class TrialOutcomes:
         start = _first_index_after(trials, after)
         return [live.record(t) for t in trials[start : start + limit]]
 
+    @deleted_is_not_found
     def best_trial(self, ref: StudyRef) -> TrialRecord:
         """Raises: NotFound; FailedPrecondition (multi-objective, or no complete trial)."""
         live = self._live(ref)
@@ -174,6 +199,7 @@ class TrialOutcomes:
         except ValueError:
             raise FailedPrecondition(f"{ref} has no complete trial yet", field="parent") from None
 
+    @deleted_is_not_found
     def pareto_front(self, ref: StudyRef) -> list[TrialRecord]:
         """The Pareto-optimal complete trials (the best trial when single-objective)."""
         live = self._live(ref)

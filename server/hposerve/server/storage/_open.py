@@ -118,9 +118,11 @@ def close_storage(storage: BaseStorage) -> None:
     backend = wrapped_backend(storage)
     # Never imported means no PostgreSQL journal was opened (and psycopg may be missing).
     pg_journal = sys.modules.get("hposerve.server.storage._pg_journal")
-    if isinstance(backend, LocalJournalBackend):
-        backend.close()
-    elif pg_journal is not None and isinstance(backend, pg_journal.PostgresJournalBackend):
+    if (
+        isinstance(backend, LocalJournalBackend)
+        or pg_journal is not None
+        and isinstance(backend, pg_journal.PostgresJournalBackend)
+    ):
         backend.close()
     elif isinstance(backend, optuna.storages.RDBStorage):
         backend.engine.dispose()

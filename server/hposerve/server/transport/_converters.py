@@ -25,7 +25,13 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState, create_trial
 
 from hposerve.server.domain import StudyInfo, StudyOptions, TrialRecord
-from hposerve.server.domain._config import INTERNAL_ATTR_PREFIX, SAMPLE_SECONDS_ATTR
+from hposerve.server.domain._config import (
+    INTERNAL_ATTR_PREFIX,
+    MAX_CHOICES,
+    MAX_OBJECTIVES,
+    MAX_PAGE_TOKEN,
+    SAMPLE_SECONDS_ATTR,
+)
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._specs import value_from_proto, value_to_proto
 from hposerve.server.domain._study_attrs import StudyAttrs
@@ -54,6 +60,11 @@ _DIRECTIONS_TO_PROTO: dict[StudyDirection, Any] = {v: k for k, v in _DIRECTIONS.
 
 def directions_from_proto(directions: Any) -> list[StudyDirection]:
     """A study's directions; empty means the domain's default (``directions_or_default``)."""
+    if len(directions) > MAX_OBJECTIVES:
+        raise InvalidArgument(
+            f"{len(directions)} directions, more than the limit MAX_OBJECTIVES = {MAX_OBJECTIVES}",
+            field="directions",
+        )
     try:
         return [_DIRECTIONS[d] for d in directions]
     except KeyError:
@@ -110,6 +121,11 @@ def distribution_from_proto(d: types_pb2.Distribution, field: str) -> BaseDistri
                 i.low, i.high, log=i.log, step=i.step if i.HasField("step") else 1
             )
         if kind == "categorical":
+            if len(d.categorical.choices) > MAX_CHOICES:
+                raise ValueError(
+                    f"{len(d.categorical.choices)} choices, more than the limit MAX_CHOICES = "
+                    f"{MAX_CHOICES}"
+                )
             choices = tuple(
                 value_from_proto(c, field=f"{field}.choices") for c in d.categorical.choices
             )
@@ -190,6 +206,8 @@ def attrs_from_json(text: str, field: str) -> dict[str, Any]:
         attrs = json.loads(text)
     except ValueError as e:
         raise InvalidArgument(f"{field} is not JSON: {e}", field=field) from None
+    except RecursionError:
+        raise InvalidArgument(f"{field} is nested too deeply", field=field) from None
     if not isinstance(attrs, dict):
         raise InvalidArgument(f"{field} must be a JSON object", field=field)
     return attrs
@@ -275,22 +293,40 @@ def _datetime_ts(dt: Any) -> timestamp_pb2.Timestamp | None:
     return ts
 
 
-def encode_page_token(after: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"after": after}).encode()).decode()
+# A page token is the base64 of one flat text: "s" and a name, or "i" and a number. Nothing
+# nested, so that no token can make the decoder recurse; bounded in size before it is decoded.
+_TOKEN_KINDS = {str: "s", int: "i"}
+
+
+def encode_page_token(after: str | int) -> str:
+    text = _TOKEN_KINDS[type(after)] + str(after)
+    return base64.urlsafe_b64encode(text.encode()).decode()
 
 
 def decode_page_token(token: str, default: Any) -> Any:
+    """The position a page token stands for (of the type of ``default``), or ``default``.
+
+    Raises:
+        InvalidArgument: a token this server did not issue (or for another list).
+    """
     if not token:
         return default
+    refused = InvalidArgument("page_token is not one this server issued", field="page_token")
+    if len(token) > MAX_PAGE_TOKEN:
+        raise refused
     try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))["after"]
-    except (binascii.Error, ValueError, KeyError, TypeError):
-        raise InvalidArgument(
-            "page_token is not one this server issued", field="page_token"
-        ) from None
-    if not isinstance(after, type(default)):
-        raise InvalidArgument("page_token is not one this server issued", field="page_token")
-    return after
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode()
+    except (binascii.Error, ValueError):  # UnicodeError is a ValueError
+        raise refused from None
+    kind, value = text[:1], text[1:]
+    if kind != _TOKEN_KINDS[type(default)]:
+        raise refused
+    if kind == "s":
+        return value
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit() and len(digits) <= 19):
+        raise refused
+    return int(value)
 
 
 def page(items: list[Any], limit: int, key: Any) -> tuple[list[Any], str]:

@@ -31,6 +31,7 @@ from hposerve.server.storage._identity import IdentityStore
 from hposerve.server.transport._admin_servicer import AdminServicer
 from hposerve.server.transport._auth import AuthInterceptor
 from hposerve.server.transport._comparison_servicer import ComparisonServicer
+from hposerve.server.transport._errors import DecodeGuard
 from hposerve.server.transport._observability import (
     DEFAULT_HEALTH_INTERVAL,
     Observability,
@@ -295,7 +296,7 @@ def _assemble(
         # Plain (non-async) servicer methods run on the pool; sessions run on the loop.
         grpc_server = grpc.aio.server(
             migration_thread_pool=pool,
-            interceptors=interceptors,
+            interceptors=[*interceptors, DecodeGuard()],  # innermost: sees the real handlers
             options=[("grpc.so_reuseport", 0)],
         )
         study_service_pb2_grpc.add_StudyServiceServicer_to_server(servicer, grpc_server)

@@ -21,9 +21,10 @@ from google.protobuf import empty_pb2
 from hposerve.server.domain import InvalidArgument, NotFound, StudyInfo, StudyRef, StudyRegistry
 from hposerve.server.domain import _names as names
 from hposerve.server.domain._access import visible_studies
+from hposerve.server.domain._config import MAX_QUICK_SAMPLES
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._auth import current_principal
-from hposerve.server.transport._errors import abort_args, rpc, status_of
+from hposerve.server.transport._errors import abort_args, rpc, status_of, undecodable_reason
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
@@ -318,7 +319,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         call = request.WhichOneof("call")
         try:
             if call is None:
-                raise InvalidArgument("a session request names no call", field="call")
+                raise _no_call(request)
             result = await self._dispatch(_SESSION_CALLS[call], getattr(request, call), context)
             return pb.SessionResponse(**{call: result})
         except Exception as e:  # answered in-band: the stream goes on
@@ -335,12 +336,29 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         return await loop.run_in_executor(self._pool, method, self, request, context)
 
     def _is_quick(self, method: str, request: Any) -> bool:
+        if _samples_of(method, request) > MAX_QUICK_SAMPLES:
+            return False  # however quick each sample, many of them are not
         try:
             refs = _studies_of(method, request)
         except InvalidArgument:
             return True  # answered with the error, without touching anything
         samples = method in _SAMPLING_METHODS
         return all(self._registry.is_quick(ref, samples=samples) for ref in refs)
+
+
+def _samples_of(method: str, request: Any) -> int:
+    """How many parameters a trial call samples (count × parameters of an ask), about."""
+    if method != "AskTrials":
+        return 1
+    return (request.count or 1) * max(len(request.search_space), 1)
+
+
+def _no_call(request: pb.SessionRequest) -> InvalidArgument:
+    """The error answering a session message that names no call, or could not be decoded."""
+    reason = undecodable_reason(request)
+    if reason is not None:  # framed apart from the next message: the stream goes on
+        return InvalidArgument(f"the session message cannot be decoded ({reason})", field="call")
+    return InvalidArgument("a session request names no call", field="call")
 
 
 def _studies_of(method: str, request: Any) -> list[StudyRef]:
