@@ -116,6 +116,15 @@ def test_tell_finishes_without_a_copy_and_allows_study_stop(study: optuna.Study)
     assert grid._thread_local.in_optimize_loop is False
 
 
+def test_the_grid_sampler_internals_used_exist() -> None:
+    sampler = optuna.samplers.GridSampler({"x": [0, 1]})
+    for name in ("_get_unvisited_grid_ids", "_same_search_space", "after_trial"):
+        assert callable(getattr(sampler, name)), name
+    assert sampler._n_min_trials == 2
+    assert sampler._search_space == {"x": [0, 1]}
+    assert isinstance(_optuna.grid_sampler({"x": [0, 1]}), optuna.samplers.GridSampler)
+
+
 def test_contains() -> None:
     assert _optuna.contains(FloatDistribution(0.0, 1.0), 0.5)
     assert not _optuna.contains(FloatDistribution(0.0, 1.0), 2.0)

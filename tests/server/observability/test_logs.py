@@ -94,11 +94,17 @@ def test_serve_logs_json_lines(spawn) -> None:
     wait_serving(server)
     with Client(server.target) as client, pytest.raises(NotFound):
         client.get_study("missing")
-    scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read()
-    assert (
+    # The call is counted as it ends on the server, which may be just after the client hears it.
+    counted = (
         b'hposerve_rpcs_total{code="NOT_FOUND",method="/hposerve.v1.StudyService/GetStudy"} 1.0'
-        in scraped
     )
+    deadline = time.monotonic() + 10
+    while True:
+        scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=10).read()
+        if counted in scraped or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert counted in scraped, scraped
     stop_gracefully(server)
     lines = [json.loads(line) for line in server.output().splitlines() if line.startswith("{")]
     assert lines, server.output()

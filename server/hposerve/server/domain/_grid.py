@@ -24,16 +24,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
 
-import optuna
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
     FloatDistribution,
     IntDistribution,
 )
-from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain._config import MAX_BRUTEFORCE_VALUES
 from hposerve.server.domain._exceptions import InvalidArgument
@@ -47,7 +44,6 @@ __all__ = [
     "derive_grid",
     "describe",
     "grid_size",
-    "grid_sampler",
 ]
 
 
@@ -228,98 +224,3 @@ def derive_grid(
             break
         points[fitting] += 1
     return {name: axis_values(d, points.get(name, 1)) for name, d in space.items()}
-
-
-def grid_sampler(
-    search_space: Mapping[str, Sequence[Any]], seed: int | None = None
-) -> optuna.samplers.GridSampler:
-    """Optuna's grid sampler, without its cost per trial of the study at every ask and tell.
-
-    Optuna's looks for the visited points by comparing every trial's copy of the grid with its
-    own, value by value, at every ask past the grid's size and at every tell: asks over a
-    study of 2,000 trials took 15 ms each. The grid point of a trial never changes once set,
-    so this one remembers it per trial and compares grids once per trial. It chooses the same
-    points as Optuna's (the same candidates, in the same order, from the same generator), and
-    is one (the same class, two methods replaced on the instance).
-    """
-    sampler = optuna.samplers.GridSampler(search_space, seed)
-    visits = _GridVisits(sampler)
-    sampler._get_unvisited_grid_ids = visits.unvisited  # type: ignore[method-assign]
-    sampler.after_trial = visits.after_trial  # type: ignore[method-assign]
-    return sampler
-
-
-class _GridVisits:
-    """Which point of a grid each trial took, remembered (see ``grid_sampler``).
-
-    Thread-safety: as Optuna's sampler; the service calls it under the study's ``sample_lock``.
-    """
-
-    def __init__(self, sampler: optuna.samplers.GridSampler) -> None:
-        self._sampler = sampler
-        self._grid_ids: dict[int, int | None] = {}  # trial id -> its point (None: another grid)
-
-    def _grid_id(self, trial: FrozenTrial) -> int | None:
-        known = self._grid_ids.get(trial._trial_id, -1)
-        if known != -1:
-            return known
-        attrs = trial.system_attrs
-        if "grid_id" not in attrs:
-            return None  # not yet given a point: look again next time
-        space, grid_id = attrs.get("search_space"), attrs["grid_id"]
-        # Attributes a client wrote (AddTrials) may be anything: only a point of this grid counts.
-        try:
-            same = space == self._sampler._search_space or self._sampler._same_search_space(
-                space  # type: ignore[arg-type]  # checked by the except
-            )
-        except (TypeError, AttributeError):
-            same = False
-        n = self._sampler._n_min_trials
-        if not same or not isinstance(grid_id, int) or not 0 <= grid_id < n:
-            grid_id = None
-        self._grid_ids[trial._trial_id] = grid_id
-        return grid_id
-
-    def _visited_and_running(self, study: optuna.Study) -> tuple[set[int], set[int]]:
-        visited: set[int] = set()
-        running: set[int] = set()
-        for t in study._storage.get_all_trials(study._study_id, deepcopy=False):
-            grid_id = self._grid_id(t)
-            if grid_id is None:
-                continue
-            if t.state.is_finished():
-                visited.add(grid_id)
-            elif t.state == TrialState.RUNNING:
-                running.add(grid_id)
-        return visited, running
-
-    def unvisited(self, study: optuna.Study) -> list[int]:
-        visited, running = self._visited_and_running(study)
-        # The same expression as Optuna's, so that the candidates come in the same order.
-        n = self._sampler._n_min_trials
-        unvisited = set(range(n)) - visited - running
-        if not unvisited:
-            unvisited = set(range(n)) - visited
-        return list(unvisited)
-
-    def after_trial(
-        self,
-        study: optuna.Study,
-        trial: FrozenTrial,
-        state: TrialState,
-        values: Sequence[float] | None,
-    ) -> None:
-        # Optuna's rule (stop once no point, or only this trial's, is left to evaluate),
-        # counting the points rather than listing them.
-        visited, running = self._visited_and_running(study)
-        n = self._sampler._n_min_trials
-        taken = visited | running
-        left, excluded = n - len(taken), taken
-        if left == 0:
-            left, excluded = n - len(visited), visited
-        if left == 0:
-            study.stop()
-        elif left == 1:
-            only = next(i for i in range(n) if i not in excluded)
-            if study._storage.get_trial_system_attrs(trial._trial_id).get("grid_id") == only:
-                study.stop()

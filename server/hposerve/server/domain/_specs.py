@@ -20,7 +20,7 @@ from google.protobuf.message import Message
 
 from hposerve.server.domain._config import MAX_GRID_POINTS, MAX_REFERENCE_POINTS
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
-from hposerve.server.domain._grid import grid_sampler
+from hposerve.server.domain._optuna import grid_sampler
 from hposerve.server.domain._spec_fields import (
     CROSSOVERS,
     PRUNER_CHECKS,

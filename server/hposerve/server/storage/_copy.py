@@ -26,6 +26,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from hposerve.server.domain._exceptions import FailedPrecondition
+from hposerve.server.domain._optuna import study_id_of
 
 __all__ = ["CopyMismatch", "CopyReport", "compare_storages", "copy_storage"]
 
@@ -85,7 +86,7 @@ def copy_storage(
             destination.set_study_user_attr(study_id, key, value)
         for key, value in study.system_attrs.items():
             destination.set_study_system_attr(study_id, key, value)
-        for n, trial in enumerate(source.get_all_trials(study._study_id, deepcopy=False), 1):
+        for n, trial in enumerate(source.get_all_trials(study_id_of(study), deepcopy=False), 1):
             destination.create_new_trial(study_id, template_trial=trial)
             trials += 1
             if progress is not None:
@@ -124,8 +125,8 @@ def compare_storages(
         ):
             if va != vb:
                 differences.append(f"{name}: {what} differ: {va!r} != {vb!r}")
-        trials_a = a.get_all_trials(sa._study_id, deepcopy=False)
-        trials_b = b.get_all_trials(sb._study_id, deepcopy=False)
+        trials_a = a.get_all_trials(study_id_of(sa), deepcopy=False)
+        trials_b = b.get_all_trials(study_id_of(sb), deepcopy=False)
         if len(trials_a) != len(trials_b):
             differences.append(f"{name}: {len(trials_a)} trials != {len(trials_b)}")
         for ta, tb in zip(trials_a, trials_b, strict=False):
