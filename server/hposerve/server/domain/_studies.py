@@ -168,21 +168,20 @@ class StudyRegistry:
         return self._trials.should_prune(ref)
 
     def tell(
-        self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
-    ) -> TrialRecord:
-        """Finishes a trial. See ``TrialOutcomes.tell``."""
-        return self._trials.tell(ref, state=state, values=values)
-
-    def set_constraints(
         self,
         ref: TrialRef,
-        constraints: Mapping[str, float],
         *,
         state: TrialState,
         values: Sequence[float] = (),
-    ) -> None:
-        """Sets constraints of a trial about to be told. See ``TrialOutcomes.set_constraints``."""
-        self._trials.set_constraints(ref, constraints, state=state, values=values)
+        constraints: Mapping[str, float] | None = None,
+    ) -> TrialRecord:
+        """Finishes a trial, with its constraints if given. See ``TrialOutcomes.tell``.
+
+        Constraints are set first, where the sampler's after-trial step reads them.
+        """
+        if constraints:
+            self._trials.set_constraints(ref, constraints, state=state, values=values)
+        return self._trials.tell(ref, state=state, values=values)
 
     def add_trials(
         self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""

@@ -172,13 +172,12 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     def TellTrial(
         self, request: pb.TellTrialRequest, context: grpc.aio.ServicerContext
     ) -> pb.Trial:
-        ref = names.trial_ref_from_name(request.trial)
-        state = conv.state_from_proto(request.state)
-        if request.constraints:  # set first, where the sampler's after-trial step reads them
-            self._registry.set_constraints(
-                ref, dict(request.constraints), state=state, values=request.values
-            )
-        record = self._registry.tell(ref, state=state, values=request.values)
+        record = self._registry.tell(
+            names.trial_ref_from_name(request.trial),
+            state=conv.state_from_proto(request.state),
+            values=request.values,
+            constraints=dict(request.constraints),
+        )
         return conv.trial_to_proto(record)
 
     @rpc
