@@ -85,10 +85,13 @@ def test_suggest_and_refresh(study: optuna.Study) -> None:
     assert study._thread_local.cached_all_trials is None
 
 
-def test_new_trial_samples_the_space_and_fails_a_half_sampled_trial(study: optuna.Study) -> None:
-    trial = _optuna.new_trial(study, SPACE)
+def test_new_trial_samples_the_space_and_stores_nothing_when_sampling_fails(
+    study: optuna.Study,
+) -> None:
+    trial = _optuna.new_trial(study, SPACE, system_attrs={"k": 1})
     assert set(trial.params) == {"x", "n"}
     assert study.trials[-1].state == TrialState.RUNNING
+    assert study.trials[-1].system_attrs == {"k": 1}
     bad = {
         "x": FloatDistribution(0.0, 1.0),
         "c": optuna.distributions.CategoricalDistribution(["a"]),
@@ -96,7 +99,12 @@ def test_new_trial_samples_the_space_and_fails_a_half_sampled_trial(study: optun
     study.sampler = _Refusing()
     with pytest.raises(ValueError, match="refused"):
         _optuna.new_trial(study, bad)
-    assert study.trials[-1].state == TrialState.FAIL
+    assert len(study.trials) == 1
+    # The live trial handed out reads and writes the stored trial, not the view.
+    trial.report(0.5, 0)
+    assert study.trials[0].intermediate_values == {0: 0.5}
+    _optuna.tell(study, trial, [0.25], TrialState.COMPLETE)
+    assert study.trials[0].value == 0.25
 
 
 class _Refusing(optuna.samplers.RandomSampler):

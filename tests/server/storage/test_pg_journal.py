@@ -16,6 +16,7 @@ from optuna.storages import JournalStorage
 from optuna.trial import TrialState
 from pg_support import POSTGRES_URL, MakeBackend, connect, journal_rows
 
+from hposerve.server.domain._consistency import each_call_sees_earlier_writes
 from hposerve.server.storage._pg_journal import (
     JournalLost,
     PostgresJournalBackend,
@@ -326,3 +327,87 @@ def test_the_layout_follows_the_option_then_what_the_database_holds(pg_schema: s
         rdb.engine.dispose()
     PostgresJournalBackend(url).close()
     assert postgres_layout(url) == "journal"  # both: the journal is what hposerve wrote
+
+
+class _Calls:
+    """Registry-like calls: each public method is one call (``_consistency``)."""
+
+    def run(self, do: Any) -> Any:
+        return do()
+
+
+_Calls = each_call_sees_earlier_writes(_Calls)
+
+
+def _counting_queries(backend: PostgresJournalBackend) -> list[int]:
+    """Counts the backend's read queries (an append's own read is not one)."""
+    queries: list[int] = []
+    query_page = backend._query_page
+
+    def counted(position: int) -> Any:
+        queries.append(position)
+        return query_page(position)
+
+    backend._query_page = counted  # type: ignore[method-assign]
+    return queries
+
+
+def test_a_call_queries_once_however_many_reads_it_makes(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    storage = JournalStorage(backend)
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    queries = _counting_queries(backend)
+
+    def reads() -> None:
+        for _ in range(5):
+            storage.get_all_trials(study._study_id)
+            storage.get_trial(0)
+
+    _Calls().run(reads)
+    assert len(queries) == 1
+    reads()  # outside a call: every read looks
+    assert len(queries) == 11
+
+
+def test_a_call_sees_what_another_replica_wrote_before_it_began(
+    make_backend: MakeBackend,
+) -> None:
+    a, b = JournalStorage(make_backend()), JournalStorage(make_backend())
+    study = optuna.create_study(storage=a, study_name="s")
+    study_id = study._study_id
+    calls = _Calls()
+
+    def in_one_call() -> tuple[int, int]:
+        before = len(a.get_all_trials(study_id))
+        b.create_new_trial(study_id)  # committed while the call runs
+        return before, len(a.get_all_trials(study_id))
+
+    # Within the call that began before B's write, A need not look again...
+    assert calls.run(in_one_call) == (0, 0)
+    # ...the next call began after it, and sees it, however recently A had looked.
+    assert calls.run(lambda: len(a.get_all_trials(study_id))) == 1
+
+    # A's own write brings back what came before it, inside the same call too.
+    def write_then_read() -> int:
+        b.create_new_trial(study_id)
+        a.set_study_user_attr(study_id, "k", 1)
+        return len(a.get_all_trials(study_id))
+
+    assert calls.run(write_then_read) == 2
+
+
+def test_concurrent_calls_share_a_query(make_backend: MakeBackend) -> None:
+    backend = make_backend()
+    storage = JournalStorage(backend)
+    study = optuna.create_study(storage=storage, study_name="s")
+    queries = _counting_queries(backend)
+    barrier = threading.Barrier(8)
+
+    def call() -> None:
+        barrier.wait()
+        _Calls().run(lambda: [storage.get_all_trials(study._study_id) for _ in range(10)])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: call(), range(8)))
+    assert 1 <= len(queries) <= 8

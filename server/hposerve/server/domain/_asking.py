@@ -87,10 +87,7 @@ class TrialAsking:
     def _ask_one(
         live: LiveStudy, search_space: Mapping[str, BaseDistribution], request_id: str
     ) -> optuna.Trial:
-        start = time.perf_counter()
-        trial = _sampled(live.ask, search_space, request_id=request_id)
-        live.add_sample_seconds(trial, time.perf_counter() - start)
-        return trial
+        return _sampled(live.ask, search_space, request_id=request_id)
 
     @deleted_is_not_found
     def suggest(self, ref: TrialRef, name: str, distribution: BaseDistribution) -> Any:

@@ -44,6 +44,7 @@ from hposerve.server.domain._comparison_plan import (
     plan_from_definition,
 )
 from hposerve.server.domain._config import COMPARISON_ATTR, CONFIG_ATTR, FINISHED_STATES
+from hposerve.server.domain._consistency import each_call_sees_earlier_writes
 from hposerve.server.domain._exceptions import (
     AlreadyExists,
     FailedPrecondition,
@@ -142,6 +143,7 @@ class _LiveComparison:
         self.asks: RequestMemo[str, list[_Answer]] = RequestMemo()
 
 
+@each_call_sees_earlier_writes
 class ComparisonRegistry:
     """The comparisons of one storage, built on the studies of a ``StudyRegistry``.
 

@@ -210,27 +210,32 @@ class LiveStudy:
         """A running, leased trial with the parameters of ``space`` sampled; call with
         ``sample_lock`` held.
 
-        An enqueued trial if there is one (its ask's ``request_id`` written before it starts),
-        else a new trial created with its request id and lease in one storage record (one
-        journal line), so that a crash cannot leave it without them. ``study.ask(space)``
-        otherwise, without its scan for enqueued trials when this process knows there are none.
-        A failed sampling fails the trial (as a failing objective fails one in
-        ``Study.optimize``), so that no trial is left running without a lease, and raises.
+        An enqueued trial if there is one (its ask's ``request_id`` written before it starts;
+        a failed sampling fails it, as a failing objective fails one in ``Study.optimize``, so
+        that no trial is left running without a lease, and raises). Else a new trial, sampled
+        first and then stored whole, with its parameters, request id, lease and sampling time,
+        in one storage record (one journal line): a crash keeps all of it or none, and a failed
+        sampling stores nothing. ``study.ask(space)`` otherwise, without its scan for enqueued
+        trials when this process knows there are none.
         """
+        start = time.perf_counter()
         trial = None
         if not self.exclusive or self.waiting:
             trial = self._start_waiting(space, request_id)
-        if trial is None:
-            expires = time.time() + self.config.options.lease_seconds
-            attrs: dict[str, object] = {LEASE_ATTR: expires}
-            if request_id:
-                attrs[REQUEST_ATTR] = request_id
-            trial = _optuna.new_trial(
-                self.study, space, system_attrs=attrs, clear_on_failure=_cleared(request_id)
-            )
-            self.lease_new(trial, expires)
+        if trial is not None:
+            self.add_sample_seconds(trial, time.perf_counter() - start)
+            self.lease_new(trial)
             return trial
-        self.lease_new(trial)
+        expires = time.time() + self.config.options.lease_seconds
+        attrs: dict[str, object] = {LEASE_ATTR: expires}
+        if request_id:
+            attrs[REQUEST_ATTR] = request_id
+
+        def sampled(trial: FrozenTrial) -> None:
+            trial.system_attrs[SAMPLE_SECONDS_ATTR] = time.perf_counter() - start
+
+        trial = _optuna.new_trial(self.study, space, system_attrs=attrs, on_sampled=sampled)
+        self.lease_new(trial, expires)
         return trial
 
     def _start_waiting(
@@ -245,7 +250,7 @@ class LiveStudy:
                 frozen,
                 space,
                 system_attrs=attrs,
-                clear_on_failure=_cleared(request_id, ASKED_BY_ATTR),
+                clear_on_failure=_cleared(request_id),
             )
             if trial is not None:
                 return trial
@@ -265,7 +270,7 @@ class LiveStudy:
             return False  # e.g. a waiting trial it had reserved, started by another ask since
         if frozen.state == TrialState.WAITING:
             self.waiting = max(0, self.waiting - 1)
-            cleared = _cleared(request_id, ASKED_BY_ATTR)
+            cleared = _cleared(request_id)
             trial = _optuna.start_waiting(self.study, frozen, space, clear_on_failure=cleared)
             if trial is None:
                 return False
@@ -399,6 +404,6 @@ class LiveStudy:
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
 
 
-def _cleared(request_id: str, *keys: str) -> tuple[str, ...]:
-    """The attributes a failed ask clears, so that its trial answers no retry of it."""
-    return (keys or (REQUEST_ATTR,)) if request_id else ()
+def _cleared(request_id: str) -> tuple[str, ...]:
+    """The attributes a failed ask of an enqueued trial clears, so that it answers no retry."""
+    return (ASKED_BY_ATTR,) if request_id else ()

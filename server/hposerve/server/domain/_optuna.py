@@ -10,7 +10,8 @@ Nothing here locks: callers hold the live study's locks as ``_live_study`` descr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -21,6 +22,8 @@ from optuna.study import Study
 from optuna.study._frozen import FrozenStudy
 from optuna.study._tell import _tell_with_warning
 from optuna.trial import FrozenTrial, TrialState
+
+from hposerve.server.domain._provisional import ProvisionalTrialView
 
 __all__ = [
     "BaseJournalSnapshot",
@@ -87,22 +90,33 @@ def new_trial(
     space: Mapping[str, BaseDistribution],
     *,
     system_attrs: Mapping[str, Any] | None = None,
-    clear_on_failure: Sequence[str] = (),
+    on_sampled: Callable[[FrozenTrial], None] | None = None,
 ) -> optuna.Trial:
-    """``study.ask(space)`` without its scan of every trial for an enqueued one.
+    """``study.ask(space)`` in one storage record, without its scan for an enqueued trial.
 
-    The trial is created with ``system_attrs`` in one storage call (one journal record, so
-    that a crash cannot leave the trial without them: ``create_new_trial`` with a template).
-    The caller knows there is no enqueued trial. When sampling fails the new trial is failed,
-    so that no half-sampled trial is left running, and the error raised; the attributes named
-    in ``clear_on_failure`` are set to None first (so that a failed trial answers no request).
+    The caller knows there is no enqueued trial. Optuna's ``Trial`` and the study's sampler
+    sample ``space`` on a trial that exists only in a ``ProvisionalTrialView`` (with
+    ``system_attrs``); ``on_sampled`` may then add to it (the sampling time). Then the trial
+    is created with all of it by one ``create_new_trial`` with a template (one journal
+    record), and the live trial returned is pointed at it. A failed sampling stores nothing.
     """
     drop_trials_cache(study)  # as study.ask does
-    template = optuna.trial.create_trial(
-        state=TrialState.RUNNING, system_attrs=dict(system_attrs or {})
-    )
-    trial_id = storage_of(study).create_new_trial(study_id_of(study), template_trial=template)
-    return resume_trial(study, trial_id, space, clear_on_failure=clear_on_failure)
+    storage = storage_of(study)
+    view = ProvisionalTrialView(storage, study_id_of(study), dict(system_attrs or {}))
+    on_view = copy.copy(study)  # the same study, sampler and caches, reading through the view
+    on_view._storage = view
+    try:
+        trial = optuna.Trial(on_view, view.trial_id)  # samples the relative params
+        for name, distribution in space.items():
+            suggest(trial, name, distribution)
+    finally:
+        drop_trials_cache(study)  # it held the provisional trial
+    if on_sampled is not None:
+        on_sampled(view.trial)
+    trial_id = storage.create_new_trial(study_id_of(study), template_trial=view.trial)
+    trial.study, trial.storage, trial._trial_id = study, storage, trial_id
+    trial._cached_frozen_trial = storage.get_trial(trial_id)
+    return trial
 
 
 def start_waiting(
@@ -117,7 +131,7 @@ def start_waiting(
 
     ``system_attrs`` are written while it still waits, before it is set RUNNING (a crash in
     between leaves a waiting trial that names its ask, which a retry of that ask starts). As
-    ``new_trial``, a failed sampling fails the trial and raises.
+    ``resume_trial``, a failed sampling fails the trial and raises.
     """
     drop_trials_cache(study)
     storage = storage_of(study)
@@ -141,7 +155,10 @@ def resume_trial(
 ) -> optuna.Trial:
     """The live trial of a running trial, with the parameters of ``space`` it lacks sampled.
 
-    A retried ask resumes the trial a crash left half-sampled. Fails as ``new_trial`` does.
+    A retried ask resumes the trial a crash left half-sampled. When sampling fails, the trial
+    is failed, so that no half-sampled trial is left running, and the error raised; the
+    attributes named in ``clear_on_failure`` are set to None first (so that a failed trial
+    answers no request).
     """
     try:
         # Making the Trial samples the relative (joint) parameters: it can fail too.

@@ -23,6 +23,7 @@ from hposerve.server.domain import _specs
 from hposerve.server.domain._asking import TrialAsking
 from hposerve.server.domain._catalog import StudyCatalog, StudyInfo
 from hposerve.server.domain._config import StudyOptions
+from hposerve.server.domain._consistency import each_call_sees_earlier_writes
 from hposerve.server.domain._exceptions import NotFound
 from hposerve.server.domain._leases import LeaseExpiry
 from hposerve.server.domain._live_study import TrialRecord
@@ -38,6 +39,7 @@ __all__ = ["StudyInfo", "StudyOptions", "StudyRef", "StudyRegistry", "TrialRecor
 _QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
 
 
+@each_call_sees_earlier_writes
 class StudyRegistry:
     """All studies of one storage, and the live state of those in use.
 

@@ -15,7 +15,10 @@ log. An aborted append rolls its head update back with its rows, so it leaves no
 sees 6, then never reads 5.) Reads check the numbers anyway and raise on a hole.
 
 Round trips and commits. ``JournalStorage`` appends one batch, then reads what is new; both
-go to the server in one pipeline, so a write costs one round trip, and a read one query. All
+go to the server in one pipeline, so a write costs one round trip. ``JournalStorage`` also
+reads before every read of its own, several per registry call: within a call, a read queries
+only if no fetch was sent since the call began (``_consistency``), so a call costs one query
+plus its writes, and calls of many threads at once share queries. All
 appends of all replicas queue on the head row, so the time it is held bounds the total write
 rate. With ``group_commit`` (the default) the append commits without waiting for the WAL flush
 (``synchronous_commit`` off for that transaction only) and releases the order; then a small
@@ -39,7 +42,9 @@ give the servers.
 from __future__ import annotations
 
 import json
+import math
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -51,6 +56,7 @@ from psycopg import pq
 
 # Optuna exports no name for its snapshot interface; JournalStorage checks isinstance against
 # this class (pinned by tests/server/storage/test_pg_journal.py).
+from hposerve.server.domain._consistency import call_started
 from hposerve.server.domain._optuna import BaseJournalSnapshot
 from hposerve.server.storage import _pg_schema
 from hposerve.server.storage._pg_url import libpq_url, split_options
@@ -120,8 +126,11 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._closed = False
         # Where the next read_logs is expected to start: an append prefetches from there.
         self._next_read = 0
-        # (thread id, first log number, rows) read right after that thread's append.
-        self._prefetched: tuple[int, int, list[_Row]] | None = None
+        # The rows last fetched (by a read, or after an append), numbered from _tail_start,
+        # and when that fetch was sent: a read in a call that began before then needs no query.
+        self._tail: list[_Row] = []
+        self._tail_start = 0
+        self._tail_fetched_at = -math.inf
         self._snapshot_log_number = 0
         # The last log read, (number, text): on reconnecting, it must still be there.
         self._last_read: _Row | None = None
@@ -190,16 +199,29 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     # Reading -----------------------------------------------------------------------------
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
-        """Logs numbered ``log_number_from`` and up, in order, as committed so far."""
+        """Logs numbered ``log_number_from`` and up, in order, as committed so far.
+
+        Within a registry call (``_consistency``), a read answers from the rows last fetched
+        when that fetch was sent after the call began: it then holds every log committed before
+        the call began. Otherwise it queries.
+        """
         with self._lock:
-            rows = self._take_prefetched(log_number_from)
+            rows = self._fresh_tail(log_number_from)
         return self._iter_logs(log_number_from, rows)
 
-    def _take_prefetched(self, start: int) -> list[_Row] | None:
-        prefetched, self._prefetched = self._prefetched, None
-        if prefetched is None or prefetched[:2] != (threading.get_ident(), start):
+    def _fresh_tail(self, start: int) -> list[_Row] | None:
+        """The fetched rows from ``start`` on if they are fresh enough for this call, else None."""
+        started = call_started()
+        if started is None or self._tail_fetched_at < started:
             return None
-        return prefetched[2]
+        if not self._tail_start <= start <= self._tail_start + len(self._tail):
+            return None
+        if len(self._tail) >= _PAGE:
+            return None  # a full page: there may be more
+        return self._tail[start - self._tail_start :]
+
+    def _keep_tail(self, start: int, rows: list[_Row], fetched_at: float) -> None:
+        self._tail, self._tail_start, self._tail_fetched_at = rows, start, fetched_at
 
     def _iter_logs(self, position: int, rows: list[_Row] | None) -> Iterator[dict[str, Any]]:
         while True:
@@ -228,8 +250,11 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return self._query_page(position)
 
     def _query_page(self, position: int) -> list[_Row]:
+        fetched_at = time.monotonic()
         cursor = self._connection().execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+        self._keep_tail(position, rows, fetched_at)
+        return rows
 
     # Appending ---------------------------------------------------------------------------
 
@@ -256,6 +281,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         conn = self._connection()
         start = self._next_read
         tail = conn.cursor()
+        fetched_at = time.monotonic()
         try:
             with conn.pipeline():
                 conn.execute("BEGIN")
@@ -278,7 +304,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         except psycopg.Error:
             self._rollback(conn)
             raise
-        self._prefetched = (threading.get_ident(), start, tail.fetchall())
+        self._keep_tail(start, tail.fetchall(), fetched_at)
 
     def _execute_append(
         self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID
