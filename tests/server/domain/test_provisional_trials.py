@@ -91,9 +91,16 @@ def test_an_ask_is_one_journal_record_with_everything_the_sampler_wrote(
     assert optuna.load_study(study_name=study.study_name, storage=storage).trials[-1] == stored
 
 
-def test_a_parameter_that_conflicts_with_the_studys_is_refused_and_nothing_stored() -> None:
-    study = optuna.create_study()
-    _optuna.new_trial(study, {"x": FloatDistribution(0.0, 1.0)})
-    with pytest.raises(ValueError):
-        _optuna.new_trial(study, {"x": CategoricalDistribution(["a", "b"])})
-    assert len(study.trials) == 1
+@pytest.mark.parametrize("hint", [None, 0, 4, 5, 6, 100])
+def test_the_sampler_sees_the_trials_true_number_whatever_the_hint(hint: int | None) -> None:
+    seen: list[int] = []
+
+    class Recording(optuna.samplers.RandomSampler):
+        def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+            seen.append(trial.number)
+
+    study = optuna.create_study(sampler=Recording(seed=0))
+    for _ in range(5):
+        study.add_trial(optuna.trial.create_trial(value=0.0))
+    trial = _optuna.new_trial(study, {"x": FloatDistribution(0.0, 1.0)}, number_hint=hint)
+    assert seen == [5] and trial.number == 5

@@ -143,6 +143,7 @@ class LiveStudy:
         # The first distribution seen for each parameter: Optuna refuses an incompatible one
         # (another kind, other choices) once a trial exists, so it is checked before.
         self.distributions: dict[str, BaseDistribution] = {}
+        self._next: int | None = None  # the number the next new trial probably gets
         self._bind_source_trials()
 
     def _bind_source_trials(self) -> None:
@@ -234,7 +235,10 @@ class LiveStudy:
         def sampled(trial: FrozenTrial) -> None:
             trial.system_attrs[SAMPLE_SECONDS_ATTR] = time.perf_counter() - start
 
-        trial = _optuna.new_trial(self.study, space, system_attrs=attrs, on_sampled=sampled)
+        trial = _optuna.new_trial(
+            self.study, space, system_attrs=attrs, on_sampled=sampled, number_hint=self._next
+        )
+        self._next = trial.number + 1
         self.lease_new(trial, expires)
         return trial
 

@@ -20,7 +20,7 @@ import itertools
 from collections.abc import Container, Sequence
 from typing import TYPE_CHECKING, Any
 
-from optuna.distributions import BaseDistribution, check_distribution_compatibility
+from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -43,10 +43,17 @@ class ProvisionalTrialView(BaseStorage):
     Not thread-safe: one ask uses it, under its study's ``sample_lock``.
     """
 
-    def __init__(self, storage: BaseStorage, study_id: int, system_attrs: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        storage: BaseStorage,
+        study_id: int,
+        system_attrs: dict[str, Any],
+        *,
+        number_hint: int | None = None,
+    ) -> None:
         self._storage = storage
         self._study_id = study_id
-        number = storage.get_n_trials(study_id)
+        number = _trial_count(storage, study_id, number_hint)
         self.trial_id = next(_ids)
         self.trial = FrozenTrial(
             number=number,
@@ -97,16 +104,10 @@ class ProvisionalTrialView(BaseStorage):
         if not self._is_it(trial_id):
             self._storage.set_trial_param(trial_id, param_name, param_value_internal, distribution)
             return
-        self._check_compatible(param_name, distribution)
+        # The journal would check the distribution against the study's first use of the name,
+        # in a scan of every trial: the caller has (``LiveStudy.check_compatible``).
         self.trial.params[param_name] = distribution.to_external_repr(param_value_internal)
         self.trial.distributions[param_name] = distribution
-
-    def _check_compatible(self, name: str, distribution: BaseDistribution) -> None:
-        # As the journal checks a parameter record against the study's first use of the name.
-        for trial in self._storage.get_all_trials(self._study_id, deepcopy=False):
-            if name in trial.distributions:
-                check_distribution_compatibility(trial.distributions[name], distribution)
-                return
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         if self._is_it(trial_id):
@@ -170,3 +171,22 @@ class ProvisionalTrialView(BaseStorage):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         return self._storage.create_new_trial(study_id, template_trial)
+
+
+def _trial_count(storage: BaseStorage, study_id: int, hint: int | None) -> int:
+    """How many trials the study has: ``hint`` (checked in two lookups) when it is right.
+
+    Samplers read the trial's number (the grid's first points, CMA-ES's seed), so it must be
+    exact; counting them all costs a scan of the study at every ask.
+    """
+
+    def exists(number: int) -> bool:
+        try:
+            storage.get_trial_id_from_study_id_trial_number(study_id, number)
+        except KeyError:
+            return False
+        return True
+
+    if hint is not None and hint >= 0 and not exists(hint) and (hint == 0 or exists(hint - 1)):
+        return hint
+    return storage.get_n_trials(study_id)
