@@ -88,23 +88,24 @@ class LeaseExpiry:
 
     @staticmethod
     def _expire(live: LiveStudy, number: int, now: float) -> bool:
-        with live.lock:
-            lease = live.leases.get(number)
-            if lease is None or lease.expires >= now:
-                return False
-            try:
-                trial = live.storage.get_trial(lease.trial_id)
-            except KeyError:  # the study was deleted
-                live.leases.pop(number, None)
-                return False
-            stored = float(trial.system_attrs.get(LEASE_ATTR) or 0.0)
-            if trial.state != TrialState.RUNNING:
-                live.leases.pop(number, None)
-                return False
-            if stored >= now:  # renewed through another replica
-                lease.expires = stored
-                return False
-            live.leases.pop(number)
+        with live.trial_lock(number):
+            with live.lock:
+                lease = live.leases.get(number)
+                if lease is None or lease.expires >= now:
+                    return False
+                try:
+                    trial = live.storage.get_trial(lease.trial_id)
+                except KeyError:  # the study was deleted
+                    live.leases.pop(number, None)
+                    return False
+                stored = float(trial.system_attrs.get(LEASE_ATTR) or 0.0)
+                if trial.state != TrialState.RUNNING:
+                    live.leases.pop(number, None)
+                    return False
+                if stored >= now:  # renewed through another replica
+                    lease.expires = stored
+                    return False
+                live.leases.pop(number)
             live.storage.set_trial_system_attr(lease.trial_id, EXPIRED_ATTR, True)
             live.tell(number, None, TrialState.FAIL)
         _logger.info("%s/trials/%d: lease expired, trial failed", live.ref, number)

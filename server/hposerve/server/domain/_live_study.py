@@ -1,13 +1,17 @@
 """A study in use: its live ``optuna.Study``, its locks, its leases and its request memo.
 
 Each study in use has one live study kept in memory (``_cache``), so an ask does not reload
-anything. Two locks per study, none global:
+anything. Locks per study, none global, taken in this order:
 
 * ``sample_lock`` serializes the sampler (ask, define-by-run suggest, enqueue): a seeded study
   suggests exactly what the same study run in-process would, and a slow sampler holds up only
   its own study's asks.
-* ``lock`` guards the table of leases and each trial's transitions (report, tell, lease
-  expiry, heartbeat). It is held only for short storage calls, never while sampling.
+* ``trial_lock(number)`` serializes one trial's transitions (report, tell, lease expiry,
+  heartbeat, attributes). Trials of one study change in parallel: on a database each change
+  is a round trip, and one lock per study would queue every trainer of the study behind it.
+  (One of 64 locks, by number: two trials rarely share one, and none is ever dropped.)
+* ``lock`` guards the table of leases. It is held for in-memory work and reads, never for a
+  write to storage nor while sampling.
 
 Leases: a handed-out trial must be renewed by heartbeats. The expiry (wall-clock seconds) is
 kept in memory and in the trial's system attribute ``hposerve:lease`` so that replicas sharing
@@ -57,6 +61,8 @@ T = TypeVar("T")
 R = TypeVar("R", StudyRef, TrialRef)
 
 _logger = logging.getLogger("hposerve.server")
+
+_TRIAL_LOCKS = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +138,7 @@ class LiveStudy:
         self.config = config
         self.sample_lock = threading.Lock()
         self.lock = threading.Lock()
+        self._trial_locks = tuple(threading.Lock() for _ in range(_TRIAL_LOCKS))
         self.leases: dict[int, Lease] = {}
         # request id -> the trial numbers it created (ask, enqueue).
         self.requests: RequestMemo[str, list[int]] = RequestMemo()
@@ -166,6 +173,10 @@ class LiveStudy:
         self.study.sampler = _specs.build_sampler(
             self.config.sampler, n_objectives=len(self.config.directions), source_trials=trials
         )
+
+    def trial_lock(self, number: int) -> threading.Lock:
+        """The lock of one trial's transitions (shared with 1 in 64 other trials)."""
+        return self._trial_locks[number % _TRIAL_LOCKS]
 
     @property
     def storage(self) -> BaseStorage:
@@ -403,7 +414,8 @@ class LiveStudy:
         return lease
 
     def renew(self, lease: Lease) -> None:
-        """Renews a lease for one lease period from now, in memory and in storage."""
+        """Renews a lease for one lease period from now, in memory and in storage; call with
+        its trial's ``trial_lock`` held."""
         lease.expires = time.time() + self.config.options.lease_seconds
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
 

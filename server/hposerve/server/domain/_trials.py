@@ -33,8 +33,9 @@ __all__ = ["TrialOutcomes"]
 class TrialOutcomes:
     """Reports, tells, heartbeats and attributes of trials; reads of trials.
 
-    Thread-safety: every method may be called from any thread; each takes one study's
-    ``lock`` at a time (``heartbeat`` one after another for the studies it names).
+    Thread-safety: every method may be called from any thread; each takes one trial's
+    ``trial_lock`` and, inside it, its study's ``lock`` briefly (``heartbeat`` one trial after
+    another).
     """
 
     def __init__(self, live: Callable[[StudyRef], LiveStudy]) -> None:
@@ -58,8 +59,10 @@ class TrialOutcomes:
         live.check_single_objective(
             "intermediate values and pruning need a single-objective study", "trial"
         )
-        with live.lock:
-            trial = live.live_trial(live.lease_of_running(ref.number, "report to"))
+        with live.trial_lock(ref.number):
+            with live.lock:
+                lease = live.lease_of_running(ref.number, "report to")
+            trial = live.live_trial(lease)
             if step not in _optuna.cached_trial(trial).intermediate_values:
                 trial.report(value, step)
             return trial.should_prune()
@@ -69,8 +72,9 @@ class TrialOutcomes:
         """The pruning decision at the last reported step. Raises as ``report``."""
         live = self._live(ref.study)
         live.check_single_objective("pruning needs a single-objective study", "trial")
-        with live.lock:
-            lease = live.lease_of_running(ref.number, "check pruning of")
+        with live.trial_lock(ref.number):
+            with live.lock:
+                lease = live.lease_of_running(ref.number, "check pruning of")
             return live.live_trial(lease).should_prune()
 
     @deleted_is_not_found
@@ -102,9 +106,10 @@ class TrialOutcomes:
                     f"constraint {key!r} needs a name and a value that is not NaN, got {value}",
                     field="constraints",
                 )
-        with live.lock:
+        with live.trial_lock(ref.number):
             if live.frozen(ref.number).state == TrialState.RUNNING:
-                running = live.lease_of_running(ref.number, "set constraints of")
+                with live.lock:
+                    running = live.lease_of_running(ref.number, "set constraints of")
                 _set_constraints(live.live_trial(running), constraints)
 
     @deleted_is_not_found
@@ -123,7 +128,7 @@ class TrialOutcomes:
         live = self._live(ref.study)
         values = list(values)
         _check_values(live, state, values)
-        with live.lock:
+        with live.trial_lock(ref.number):
             current = live.frozen(ref.number)
             if current.state.is_finished():
                 _check_same_outcome(ref, current, state, values)
@@ -132,9 +137,10 @@ class TrialOutcomes:
                 raise FailedPrecondition(
                     f"{ref} is {current.state.name}; ask for it first", field="trial"
                 )
-            lease = live.leases.pop(ref.number, None)
-            if lease is None:
-                live.check_handed_out(ref.number)
+            with live.lock:
+                lease = live.leases.pop(ref.number, None)
+                if lease is None:
+                    live.check_handed_out(ref.number)
             trial = lease.trial if lease and lease.trial else ref.number
             return live.record(live.tell(trial, values or None, state))
 
@@ -151,25 +157,31 @@ class TrialOutcomes:
     @deleted_is_not_found
     def _heartbeat(self, ref: TrialRef) -> TrialRecord:
         live = self._live(ref.study)
-        with live.lock:
+        with live.trial_lock(ref.number):
+            with live.lock:
+                lease = live.lease_of_running(ref.number, "renew")
             try:
-                live.renew(live.lease_of_running(ref.number, "renew"))
+                live.renew(lease)
             except optuna.exceptions.UpdateFinishedTrialError:
                 # Told before its ask had leased it (a tell racing the ask): not running.
-                live.leases.pop(ref.number, None)
+                with live.lock:
+                    live.leases.pop(ref.number, None)
                 raise FailedPrecondition(f"{ref} is finished", field="trial") from None
-            return live.record(live.frozen(ref.number))
+            with live.lock:
+                return live.record(live.frozen(ref.number))
 
     @deleted_is_not_found
     def set_user_attrs(self, ref: TrialRef, attrs: Mapping[str, Any]) -> TrialRecord:
         """Sets user attributes on a running trial. Raises: NotFound, FailedPrecondition."""
         live = self._live(ref.study)
-        with live.lock:
-            lease = live.lease_of_running(ref.number, "set user attributes of")
+        with live.trial_lock(ref.number):
+            with live.lock:
+                lease = live.lease_of_running(ref.number, "set user attributes of")
             trial = live.live_trial(lease)
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
-            return live.record(live.frozen(ref.number))
+            with live.lock:
+                return live.record(live.frozen(ref.number))
 
     # -- reading ---------------------------------------------------------------------------
 
