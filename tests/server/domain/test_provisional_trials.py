@@ -14,6 +14,7 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from hposerve.server.domain import _optuna
+from hposerve.server.domain._provisional import trial_count
 
 SPACE = {
     "x": FloatDistribution(-5.0, 5.0),
@@ -92,7 +93,14 @@ def test_an_ask_is_one_journal_record_with_everything_the_sampler_wrote(
 
 
 @pytest.mark.parametrize("hint", [None, 0, 4, 5, 6, 100])
-def test_the_sampler_sees_the_trials_true_number_whatever_the_hint(hint: int | None) -> None:
+def test_the_trial_count_is_exact_whatever_the_hint(hint: int | None) -> None:
+    study = optuna.create_study()
+    for _ in range(5):
+        study.add_trial(optuna.trial.create_trial(value=0.0))
+    assert trial_count(study._storage, study._study_id, hint=hint) == 5
+
+
+def test_the_sampler_sees_the_number_the_trial_gets() -> None:
     seen: list[int] = []
 
     class Recording(optuna.samplers.RandomSampler):
@@ -100,7 +108,10 @@ def test_the_sampler_sees_the_trials_true_number_whatever_the_hint(hint: int | N
             seen.append(trial.number)
 
     study = optuna.create_study(sampler=Recording(seed=0))
-    for _ in range(5):
-        study.add_trial(optuna.trial.create_trial(value=0.0))
-    trial = _optuna.new_trial(study, {"x": FloatDistribution(0.0, 1.0)}, number_hint=hint)
-    assert seen == [5] and trial.number == 5
+    study.add_trial(optuna.trial.create_trial(value=0.0))
+    space = {"x": FloatDistribution(0.0, 1.0)}
+    numbers = [
+        _optuna.new_trial(study, space).number,
+        _optuna.new_trial(study, space, number=2).number,
+    ]
+    assert seen == numbers == [1, 2]

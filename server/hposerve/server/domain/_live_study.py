@@ -45,6 +45,7 @@ from hposerve.server.domain._config import (
 )
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
 from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._provisional import trial_count
 from hposerve.server.domain._requests import RequestMemo
 
 __all__ = [
@@ -231,9 +232,9 @@ class LiveStudy:
         trials when this process knows there are none.
         """
         start = time.perf_counter()
-        trial = None
+        trial, number = None, None
         if not self.exclusive or self.waiting:
-            trial = self._start_waiting(space, request_id)
+            trial, number = self._start_waiting(space, request_id)
         if trial is not None:
             self.add_sample_seconds(trial, time.perf_counter() - start)
             self.lease_new(trial)
@@ -246,8 +247,10 @@ class LiveStudy:
         def sampled(trial: FrozenTrial) -> None:
             trial.system_attrs[SAMPLE_SECONDS_ATTR] = time.perf_counter() - start
 
+        if number is None:
+            number = trial_count(self.storage, self.study_id, hint=self._next)
         trial = _optuna.new_trial(
-            self.study, space, system_attrs=attrs, on_sampled=sampled, number_hint=self._next
+            self.study, space, system_attrs=attrs, on_sampled=sampled, number=number
         )
         self._next = trial.number + 1
         self.lease_new(trial, expires)
@@ -255,10 +258,14 @@ class LiveStudy:
 
     def _start_waiting(
         self, space: Mapping[str, BaseDistribution], request_id: str
-    ) -> optuna.Trial | None:
+    ) -> tuple[optuna.Trial | None, int]:
+        """An enqueued trial started, or None; and how many trials the study had when looked.
+
+        One read of the study's trials gives both (a database read on replicas).
+        """
         attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
-        waiting = (TrialState.WAITING,)
-        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False, states=waiting):
+        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
+        for frozen in (t for t in trials if t.state == TrialState.WAITING):
             self.waiting = max(0, self.waiting - 1)  # taken, started or failed
             trial = _optuna.start_waiting(
                 self.study,
@@ -268,9 +275,9 @@ class LiveStudy:
                 clear_on_failure=_cleared(request_id),
             )
             if trial is not None:
-                return trial
+                return trial, len(trials)
         self.waiting = 0
-        return None
+        return None, len(trials)
 
     def resume(self, number: int, space: Mapping[str, BaseDistribution], request_id: str) -> bool:
         """Completes a trial an earlier ask with ``request_id`` handed out; call with

@@ -91,22 +91,23 @@ def new_trial(
     *,
     system_attrs: Mapping[str, Any] | None = None,
     on_sampled: Callable[[FrozenTrial], None] | None = None,
-    number_hint: int | None = None,
+    number: int | None = None,
 ) -> optuna.Trial:
     """``study.ask(space)`` in one storage record, without its scan for an enqueued trial.
 
     The caller knows there is no enqueued trial, and has checked ``space`` against the
     study's distributions (the journal checks a parameter record, not a template).
     Optuna's ``Trial`` and the study's sampler sample ``space`` on a trial that exists only
-    in a ``ProvisionalTrialView`` (with ``system_attrs``; numbered ``number_hint`` when that
-    is right); ``on_sampled`` may then add to it (the sampling time). Then the trial
-    is created with all of it by one ``create_new_trial`` with a template (one journal
-    record), and the live trial returned is pointed at it. A failed sampling stores nothing.
+    in a ``ProvisionalTrialView`` (with ``system_attrs``, numbered ``number``: the number it
+    will get, which the caller knows; None counts the study's trials). ``on_sampled`` may
+    then add to it (the sampling time). Then the trial is created with all of it by one
+    ``create_new_trial`` with a template (one journal record), and the live trial returned
+    is pointed at it. A failed sampling stores nothing.
     """
     drop_trials_cache(study)  # as study.ask does
     storage = storage_of(study)
     attrs = dict(system_attrs or {})
-    view = ProvisionalTrialView(storage, study_id_of(study), attrs, number_hint=number_hint)
+    view = ProvisionalTrialView(storage, study_id_of(study), attrs, number=number)
     on_view = copy.copy(study)  # the same study, sampler and caches, reading through the view
     on_view._storage = view
     try:

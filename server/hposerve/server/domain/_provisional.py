@@ -30,7 +30,7 @@ if TYPE_CHECKING:
         FrozenStudy,  # Optuna exports it from no public module
     )
 
-__all__ = ["ProvisionalTrialView"]
+__all__ = ["ProvisionalTrialView", "trial_count"]
 
 # Ids no storage hands out, one per view, so that a sampler's caches keyed by trial id never
 # mix two provisional trials.
@@ -38,7 +38,8 @@ _ids = itertools.count(-1, -1)
 
 
 class ProvisionalTrialView(BaseStorage):
-    """``storage`` with one more, unstored, running trial in study ``study_id``.
+    """``storage`` with one more, unstored, running trial in study ``study_id``, numbered
+    ``number`` (the number it will get, which samplers read; None: counted).
 
     Not thread-safe: one ask uses it, under its study's ``sample_lock``.
     """
@@ -49,11 +50,12 @@ class ProvisionalTrialView(BaseStorage):
         study_id: int,
         system_attrs: dict[str, Any],
         *,
-        number_hint: int | None = None,
+        number: int | None = None,
     ) -> None:
         self._storage = storage
         self._study_id = study_id
-        number = _trial_count(storage, study_id, number_hint)
+        if number is None:
+            number = storage.get_n_trials(study_id)
         self.trial_id = next(_ids)
         self.trial = FrozenTrial(
             number=number,
@@ -173,7 +175,7 @@ class ProvisionalTrialView(BaseStorage):
         return self._storage.create_new_trial(study_id, template_trial)
 
 
-def _trial_count(storage: BaseStorage, study_id: int, hint: int | None) -> int:
+def trial_count(storage: BaseStorage, study_id: int, *, hint: int | None) -> int:
     """How many trials the study has: ``hint`` (checked in two lookups) when it is right.
 
     Samplers read the trial's number (the grid's first points, CMA-ES's seed), so it must be
