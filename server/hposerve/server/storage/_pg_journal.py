@@ -5,8 +5,9 @@ log) and reads only the logs it has not seen; the database orders and keeps the 
 
 Ordering, and why a reader cannot skip a log. A log's number is its position: ``seq`` is
 dense (0, 1, 2, ...) and ``read_logs(n)`` is ``WHERE seq >= n``. An append is one statement
-that first updates the single row of ``hposerve_journal_head`` (taking that row's lock until
-commit) to reserve the next numbers, then inserts its rows. So appends are serialized, and a
+(the ``hposerve_journal_append`` function) that first updates the single row of
+``hposerve_journal_head`` (taking that row's lock until commit) to reserve the next numbers,
+then inserts its rows. So appends are serialized, and a
 batch gets its numbers only after the previous batch has committed: PostgreSQL makes a commit
 visible before it releases the transaction's locks. Hence if a reader's snapshot shows batch
 k+1, batch k committed earlier and shows too: every snapshot holds a gapless prefix of the
@@ -14,8 +15,10 @@ log. An aborted append rolls its head update back with its rows, so it leaves no
 ``bigserial`` read with ``id > last`` skips: ids 5 and 6 taken, 6 commits first, a reader
 sees 6, then never reads 5.) Reads check the numbers anyway and raise on a hole.
 
-Round trips and commits. ``JournalStorage`` appends one batch, then reads what is new; both
-go to the server in one pipeline, so a write costs one round trip. ``JournalStorage`` also
+Round trips and commits. ``JournalStorage`` appends one batch, then reads what is new: the
+append's statement returns the logs from where this replica had read up to its own batch
+(its last query takes a fresh snapshot, after the head's lock), so a write costs one round
+trip and one statement (with group commit, two, pipelined). ``JournalStorage`` also
 reads before every read of its own, several per registry call: within a call, a read queries
 only if no fetch was sent since the call began (``_consistency``), so a call costs one query
 plus its writes, and calls of many threads at once share queries. All
@@ -52,7 +55,6 @@ from typing import Any
 import optuna
 import psycopg
 from optuna.storages.journal import BaseJournalBackend
-from psycopg import pq
 
 # Optuna exports no name for its snapshot interface; JournalStorage checks isinstance against
 # this class (pinned by tests/server/storage/test_pg_journal.py).
@@ -280,20 +282,14 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     def _append_once(self, texts: list[str], batch: uuid.UUID, *, retry: bool = False) -> None:
         conn = self._connection()
         start = self._next_read
-        tail = conn.cursor()
+        append = conn.cursor()
         fetched_at = time.monotonic()
         try:
             with conn.pipeline():
-                conn.execute("BEGIN")
-                if self._group_commit:
-                    conn.execute("SET LOCAL synchronous_commit TO off")
-                self._execute_append(conn.cursor(), texts, batch)
-                conn.execute("COMMIT")
-                tail.execute(self._sql.read, (start, _PAGE))  # type: ignore[arg-type]
+                self._execute_append(append, texts, batch, start)
                 if self._group_commit:
                     conn.execute(self._sql.flush)  # type: ignore[arg-type]
         except psycopg.errors.UniqueViolation as e:
-            self._rollback(conn)
             if retry and (e.diag.constraint_name or "").endswith("_batch_key"):
                 # The lost attempt had committed: the batch is in the log once, perhaps not
                 # durable yet.
@@ -301,23 +297,20 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                     conn.execute(self._sql.flush)  # type: ignore[arg-type]
                 return
             raise
-        except psycopg.Error:
-            self._rollback(conn)
-            raise
-        self._keep_tail(start, tail.fetchall(), fetched_at)
+        self._keep_tail(start, append.fetchall(), fetched_at)
 
     def _execute_append(
-        self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID
+        self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID, start: int = 0
     ) -> None:
-        """Runs the append statement on ``cursor`` inside the caller's transaction."""
-        params = {"n": len(texts), "logs": texts, "batch": batch}
+        """Runs the append statement on ``cursor``; its rows are the logs from ``start`` on."""
+        params = {
+            "logs": texts,
+            "batch": batch,
+            "start": start,
+            "page": _PAGE,
+            "async": self._group_commit,
+        }
         cursor.execute(self._sql.append, params)  # type: ignore[arg-type]
-
-    @staticmethod
-    def _rollback(conn: psycopg.Connection[Any]) -> None:
-        # The pipeline stopped at the error, before COMMIT: the explicit transaction is open.
-        if not conn.broken and conn.info.transaction_status == pq.TransactionStatus.INERROR:
-            conn.execute("ROLLBACK")
 
     # Snapshots ---------------------------------------------------------------------------
 

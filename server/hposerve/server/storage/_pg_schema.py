@@ -10,6 +10,8 @@
                                log number it has read up to
 ``hposerve_journal_flush``     one row per server connection, updated after an append to wait
                                for the WAL flush outside the order lock (see ``_pg_journal``)
+``hposerve_journal_append()``  appends a batch and returns the logs from a given number on, in
+                               one statement (see ``_pg_journal``)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ JOURNAL_TABLE = "hposerve_journal"
 HEAD_TABLE = "hposerve_journal_head"
 SNAPSHOT_TABLE = "hposerve_journal_snapshot"
 FLUSH_TABLE = "hposerve_journal_flush"
+APPEND_FUNCTION = "hposerve_journal_append"
 # Serializes schema creation across replicas opening a fresh database at once: two racing
 # CREATE TABLE IF NOT EXISTS can both miss the table and one then fails on pg_type.
 _SCHEMA_LOCK_KEY = 0x68706F7365727665  # b"hposerve"
@@ -54,7 +57,7 @@ class Statements:
             return ident.as_string(None)
 
         journal, head, snap = table(JOURNAL_TABLE), table(HEAD_TABLE), table(SNAPSHOT_TABLE)
-        flush = table(FLUSH_TABLE)
+        flush, append = table(FLUSH_TABLE), table(APPEND_FUNCTION)
         tables: tuple[str, ...] = (
             f"CREATE TABLE IF NOT EXISTS {journal} ("
             " seq bigint PRIMARY KEY, log text NOT NULL, batch uuid UNIQUE)",
@@ -65,22 +68,38 @@ class Statements:
             " optuna_version text PRIMARY KEY, log_number bigint NOT NULL,"
             " data bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())",
             f"CREATE TABLE IF NOT EXISTS {flush} (pid integer PRIMARY KEY, n bigint NOT NULL)",
+            # The UPDATE of the head row takes its row lock until commit: appenders queue on
+            # it, and each reads the head as the previous appender committed it (READ
+            # COMMITTED re-reads an updated row). Each statement of a volatile function takes
+            # a fresh snapshot, so the final SELECT sees every log before this batch (their
+            # appenders committed before releasing the head) and the batch itself: the logs
+            # from ``from_seq`` up to this batch, with no hole, in the append's one round trip.
+            f"CREATE OR REPLACE FUNCTION {append}("
+            " logs text[], batch_id uuid, from_seq bigint, page integer, async_commit boolean)"
+            " RETURNS TABLE (s bigint, l text) LANGUAGE plpgsql VOLATILE AS $$"
+            " DECLARE base bigint;"
+            " BEGIN"
+            "  IF async_commit THEN"
+            "   PERFORM set_config('synchronous_commit', 'off', true);"
+            "  END IF;"
+            f"  UPDATE {head} SET next_seq = next_seq + cardinality(logs)"
+            "   RETURNING next_seq - cardinality(logs) INTO base;"
+            f"  INSERT INTO {journal} (seq, log, batch)"
+            "   SELECT base + t.ord - 1, t.log, CASE WHEN t.ord = 1 THEN batch_id END"
+            "   FROM unnest(logs) WITH ORDINALITY AS t(log, ord);"
+            f"  RETURN QUERY SELECT j.seq, j.log FROM {journal} j"
+            "   WHERE j.seq >= from_seq ORDER BY j.seq LIMIT page;"
+            " END $$",
         )
         quoted_schema = sql.Identifier(schema or "").as_string(None)
         create_schema = f"CREATE SCHEMA IF NOT EXISTS {quoted_schema}"
         create = ((create_schema,) if schema else ()) + tables
         return cls(
             schema=schema,
-            # One statement, so one transaction per batch. The UPDATE of the head row takes
-            # its row lock until commit: appenders queue on it, and each reads the head as the
-            # previous appender committed it (READ COMMITTED re-reads an updated row).
+            # One statement, so one transaction per batch (see the function above).
             append=(
-                f"WITH head AS (UPDATE {head} SET next_seq = next_seq + %(n)s"
-                " RETURNING next_seq - %(n)s AS base)"
-                f" INSERT INTO {journal} (seq, log, batch)"
-                " SELECT head.base + t.ord - 1, t.log,"
-                " CASE WHEN t.ord = 1 THEN %(batch)s::uuid END"
-                " FROM head, unnest(%(logs)s::text[]) WITH ORDINALITY AS t(log, ord)"
+                f"SELECT s, l FROM {append}(%(logs)s::text[], %(batch)s::uuid, %(start)s,"
+                " %(page)s, %(async)s)"
             ),
             read=f"SELECT seq, log FROM {journal} WHERE seq >= %s ORDER BY seq LIMIT %s",
             # Replicas all save snapshots; the newest (highest log number) wins.
