@@ -315,6 +315,9 @@ class LiveStudy:
 
     def frozen(self, number: int) -> FrozenTrial:
         """The stored trial. Raises: NotFound."""
+        lease = self.leases.get(number)  # a leased trial's id is known: one storage call less
+        if lease is not None:
+            return self.storage.get_trial(lease.trial_id)
         try:
             trial_id = self.storage.get_trial_id_from_study_id_trial_number(self.study_id, number)
         except KeyError:
