@@ -200,6 +200,15 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
         trial.intermediate_values.append(point)
         return pb.ReportIntermediateValueResponse(should_prune=request.value > self.prune_above)
 
+    def ReportIntermediateValues(self, request, context):  # noqa: N802
+        self._enter("ReportIntermediateValues", request, context)
+        for report in request.reports:
+            trial = self._trial(report.trial, context)
+            trial.intermediate_values.append(
+                pb.IntermediateValue(step=report.step, value=report.value)
+            )
+        return pb.ReportIntermediateValuesResponse()
+
     def ShouldPrune(self, request, context):  # noqa: N802
         self._enter("ShouldPrune", request, context)
         self._trial(request.trial, context)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 
+import grpc
 import pytest
 
 from hposerve.client import (
@@ -15,7 +17,11 @@ from hposerve.client import (
     FloatDistribution,
     InvalidArgument,
 )
+from hposerve.client import _trial as trial_module
+from hposerve.client._session import MAX_BATCH
 from hposerve.server import make_server
+from hposerve.server.transport._study_servicer import MAX_BATCH_REPORTS, StudyServicer
+from hposerve.v1 import study_service_pb2 as pb
 
 SPACE = {"x": FloatDistribution(0.0, 1.0)}
 
@@ -231,3 +237,197 @@ def test_deferred_reports_reach_the_server_when_the_client_closes(target, study_
     with Client(target) as reader:
         got = reader.get_study(study_name).get_trial(trial.number)
     assert got.intermediate_values == {s: float(s) for s in range(10)}
+
+
+# -- deferred reports made while one is in flight: held, and sent as one batch -----------------
+
+
+@pytest.fixture
+def session_calls(monkeypatch) -> list[tuple[str, object]]:
+    """Every message the server's sessions serve: (its call, its request), in order."""
+    seen: list[tuple[str, object]] = []
+    serve = StudyServicer._session_call
+
+    async def counted(self, request, context):
+        call = request.WhichOneof("call")
+        seen.append((call, getattr(request, call) if call else None))
+        return await serve(self, request, context)
+
+    monkeypatch.setattr(StudyServicer, "_session_call", counted)
+    return seen
+
+
+def _calls(seen: list[tuple[str, object]]) -> list[str]:
+    return [call for call, _ in seen if call != "heartbeat"]
+
+
+def test_a_burst_of_reports_travels_as_one_batch_in_order(client, study_name, session_calls):
+    study = _never_pruning(client, study_name)
+    transport = study._transport
+    trial = study.ask(SPACE)
+    before = transport.round_trips
+    steps = [0, 3, 1, 4, 2, 3]  # out of order, and a repeat (the first value of a step stays)
+    for i, step in enumerate(steps):
+        assert trial.report(10.0 + i, step) is False
+    told = study.tell(trial, 1.0)
+    assert transport.round_trips == before + 1  # the tell; the reports waited for nothing
+    assert _calls(session_calls) == [
+        "ask_trials",
+        "report_intermediate_value",  # nothing in flight: sent at once
+        "report_intermediate_values",  # the others, held while it was unanswered
+        "tell_trial",
+    ]
+    batch = session_calls[2][1]
+    assert [(r.step, r.value) for r in batch.reports] == [
+        (s, 10.0 + i) for i, s in enumerate(steps)
+    ][1:]
+    assert told.intermediate_values == {0: 10.0, 3: 11.0, 1: 12.0, 4: 13.0, 2: 14.0}
+
+
+def test_a_refused_report_in_a_batch_is_raised_by_the_next_call_and_those_before_it_stay(
+    client, study_name, monkeypatch
+):
+    # The client refuses a NaN at once; let one through to see the server refuse it mid-batch.
+    monkeypatch.setattr(trial_module, "_check_report", lambda step, value: None)
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    for step, value in enumerate([1.0, 2.0, float("nan"), 4.0]):
+        trial.report(value, step)  # 0 alone, then 1, 2, 3 held as one batch
+    with pytest.raises(InvalidArgument, match="finite") as info:
+        study.tell(trial, 1.0)  # the tell goes through; then the batch's refusal is raised
+    assert info.value.field_violations[0][0] == "value"
+    got = client.get_study(study_name).get_trial(trial.number)
+    assert got.state == "complete"
+    assert got.intermediate_values == {0: 1.0, 1: 2.0}  # before the refused one; not after
+
+
+def test_a_batch_for_a_trial_finished_elsewhere_is_raised_by_its_tell(client, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    trial.report(1.0, 0)  # sent at once: the trial is running
+    client.get_study(study_name).tell(trial.number, 1.0)  # finished behind its back
+    trial.report(2.0, 1)  # held, then sent as one batch before the tell
+    trial.report(3.0, 2)
+    with pytest.raises(FailedPrecondition, match="report"):
+        study.tell(trial, 1.0)  # the same outcome again: a no-op; the batch's error is raised
+    assert client.get_study(study_name).get_trial(trial.number).intermediate_values == {0: 1.0}
+
+
+def test_held_reports_reach_the_server_at_the_next_heartbeat_without_another_call(
+    target, study_name, session_calls
+):
+    with Client(target, config=ClientConfig(heartbeat_interval=0.2)) as trainer:
+        study = _never_pruning(trainer, study_name)
+        trial = study.ask(SPACE)
+        for step in range(4):
+            trial.report(float(step), step)  # then a long epoch: no call
+        with Client(target) as reader:
+            deadline = time.monotonic() + 10
+            stored: dict = {}
+            while time.monotonic() < deadline and len(stored) < 4:
+                time.sleep(0.05)
+                stored = reader.get_study(study_name).get_trial(trial.number).intermediate_values
+        assert stored == {s: float(s) for s in range(4)}
+        assert _calls(session_calls) == [
+            "ask_trials",
+            "report_intermediate_value",
+            "report_intermediate_values",  # sent by the heartbeat thread
+        ]
+        assert study.tell(trial, 1.0).intermediate_values == stored
+
+
+def test_held_reports_of_a_broken_stream_are_sent_again_as_unary_calls(
+    tmp_path, study_name, monkeypatch
+):
+    unary: list[str] = []
+    for method in ("ReportIntermediateValue", "ReportIntermediateValues"):
+        serve = getattr(StudyServicer, method)
+
+        async def counted(self, request, context, serve=serve, method=method):
+            unary.append(method)
+            return await serve(self, request, context)
+
+        monkeypatch.setattr(StudyServicer, method, counted)
+    data = tmp_path / "d"
+    server = make_server("127.0.0.1:0", data_dir=data).start()
+    port = server.port
+    config = ClientConfig(initial_backoff=0.05, max_backoff=0.2, max_attempts=20)
+    with Client(f"127.0.0.1:{port}", config=config) as client:
+        study = _never_pruning(client, study_name)
+        trial = study.ask(SPACE)
+        for step in range(3):
+            trial.report(float(step), step)  # 0 sent, 1 and 2 held
+        server.stop()  # the session's stream ends with the reports' answers unread
+        server = make_server(f"127.0.0.1:{port}", data_dir=data).start()
+        try:
+            told = study.tell(trial, 1.0)  # finds the stream ended: sends again, then retries
+        finally:
+            server.stop()
+    assert told.intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0}
+    assert unary == ["ReportIntermediateValue", "ReportIntermediateValues"]
+
+
+def _raw_session(stub):
+    requests: queue.SimpleQueue = queue.SimpleQueue()
+    responses = stub.Session(iter(requests.get, None), timeout=30)
+
+    def call(**kwargs):
+        requests.put(pb.SessionRequest(**kwargs))
+        return next(responses)
+
+    return call, lambda: requests.put(None)
+
+
+def _reports(trial: str, *values: float):
+    return pb.ReportIntermediateValuesRequest(
+        reports=[
+            pb.ReportIntermediateValueRequest(trial=trial, step=s, value=v)
+            for s, v in enumerate(values)
+        ]
+    )
+
+
+def test_a_batch_stops_at_its_first_refused_report(client, stub, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    call, close = _raw_session(stub)
+    try:
+        answer = call(report_intermediate_values=_reports(trial.name, 1.0, float("inf"), 3.0))
+        assert answer.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert "finite" in answer.error.message
+        assert call(report_intermediate_values=pb.ReportIntermediateValuesRequest()).HasField(
+            "report_intermediate_values"
+        )  # the stream goes on; an empty batch is nothing to do
+    finally:
+        close()
+    assert client.get_study(study_name).get_trial(trial.number).intermediate_values == {0: 1.0}
+    # The unary form answers the same.
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ReportIntermediateValues(_reports(trial.name, 1.0, 2.0, float("nan")))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert client.get_study(study_name).get_trial(trial.number).intermediate_values == {
+        0: 1.0,
+        1: 2.0,
+    }
+
+
+def test_a_batch_past_the_limit_or_with_a_bad_name_is_refused_whole(client, stub, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    assert MAX_BATCH == MAX_BATCH_REPORTS  # the client never sends what the server refuses
+    call, close = _raw_session(stub)
+    try:
+        big = call(report_intermediate_values=_reports(trial.name, *[1.0] * (MAX_BATCH + 1)))
+        assert big.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert f"MAX_BATCH_REPORTS = {MAX_BATCH_REPORTS}" in big.error.message
+        bad = _reports(trial.name, 1.0, 2.0)
+        bad.reports[1].trial = "not a trial"
+        refused = call(report_intermediate_values=bad)
+        assert refused.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert "reports[1].trial" in refused.error.message
+        full = call(report_intermediate_values=_reports(trial.name, *[1.0] * MAX_BATCH))
+        assert full.HasField("report_intermediate_values")
+    finally:
+        close()
+    got = client.get_study(study_name).get_trial(trial.number).intermediate_values
+    assert len(got) == MAX_BATCH  # only the batch within the limit

@@ -107,6 +107,9 @@ class Heartbeat:
 
     def _beat(self, names: list[str]) -> None:
         try:
+            # Reports a trainer made in a burst are held until its next call: a trainer that
+            # then trains for long gets them to the server now, not at its tell.
+            self._transport.send_held()
             response = self._transport.call("Heartbeat", pb.HeartbeatRequest(trials=names))
         except HposerveError as error:
             _logger.warning("heartbeat for %d trial(s) failed: %s", len(names), error)

@@ -7,6 +7,12 @@ Each thread has its own stream, so calls from several threads never wait on one 
 
 The client's heartbeat thread has its own session, like any other thread.
 
+Deferred reports follow Nagle's rule, without timers: a report goes out at once when nothing
+deferred is in flight on its session; otherwise it is held, and the held reports go out as one
+batch (``ReportIntermediateValues``) just before the session's next waiting call, when another
+thread settles the session, at the heartbeat thread's next beat, or when the client closes.
+A trainer's reports between two waiting calls thus cost two messages, however many there are.
+
 A stream that breaks is dropped and the call goes through the transport's usual retry (every
 call that goes over a session is safe to send twice: an ask carries a request id, the others
 are idempotent by the trial they name). A server that has no session free, or does not know
@@ -38,7 +44,12 @@ SESSION_FIELDS = {
     "TellTrial": "tell_trial",
     "SetTrialUserAttributes": "set_trial_user_attributes",
     "Heartbeat": "heartbeat",
+    "ReportIntermediateValues": "report_intermediate_values",
 }
+# Held reports go out together as this call. MAX_BATCH is the server's limit on one batch
+# (MAX_BATCH_REPORTS in hposerve/server/transport/_study_servicer.py; a test checks they agree).
+_REPORT, _BATCH = "ReportIntermediateValue", "ReportIntermediateValues"
+MAX_BATCH = 1000
 _END = None  # ends the request stream
 # A session is replaced (between calls, never during one) after this long, so that its stream
 # can carry a deadline like every other call.
@@ -74,7 +85,12 @@ class Session:
     """One stream; one call at a time (it belongs to one thread).
 
     Besides calls that wait for their answer, a session carries deferred calls (``send``): the
-    request goes out at once and the answer is read, in order, before the next call's own.
+    request goes out (at once, or held and batched: see the module) and the answer is read, in
+    order, before the next call's own.
+
+    Its lock makes the order of the messages on the stream the order of ``unanswered``: every
+    message is put under it, so another thread may settle the session (``flush``) and the
+    heartbeat thread may send its held reports (``send_held``) while its own thread works.
     """
 
     def __init__(self, stub: Any, metadata: Any, max_call: float) -> None:
@@ -86,12 +102,46 @@ class Session:
         self.deadline = float("inf")  # monotonic time the current call must answer by
         self.timed_out = False
         self.unanswered: collections.deque[Deferred] = collections.deque()
-        # Held by the call being made; another thread that must see a trial's deferred calls
-        # answered (the trial moved threads) reads them under it too.
+        # Reports not sent yet, all of one trial: held only while ``unanswered`` is not empty.
+        self.held: list[Deferred] = []
+        # Held by the call being made, and while a message is put; another thread that must
+        # see a trial's deferred calls answered (the trial moved threads) reads them under it.
         self._reading = threading.Lock()
 
     def send(self, deferred: Deferred) -> None:
-        """Sends a request without waiting for its answer (read before the next call's)."""
+        """Sends a request without waiting for its answer (read before the next call's); a
+        report is held while an earlier deferred call is unanswered (see the module)."""
+        with self._reading:
+            report = deferred.method == _REPORT
+            # One batch has one answer, so one recipient of its error: one trial's reports.
+            joins = report and len(self.held) < MAX_BATCH
+            if self.held and not (joins and deferred.on_error == self.held[0].on_error):
+                self._send_held()
+            if report and self.unanswered:
+                self.held.append(deferred)
+            else:
+                self._put(deferred)
+
+    def send_held(self) -> None:
+        """Sends the held reports now (the heartbeat thread does, for a trainer that reports a
+        burst and then trains for long). Skipped while the session is busy: a call sends them
+        before its own request, a flush too, and the next beat tries again."""
+        if self.held and self._reading.acquire(blocking=False):
+            try:
+                self._send_held()
+            finally:
+                self._reading.release()
+
+    def _send_held(self) -> None:
+        held = self.held
+        if len(held) == 1:
+            self._put(held[0])
+        elif held:
+            batch = pb.ReportIntermediateValuesRequest(reports=[d.request for d in held])
+            self._put(Deferred(SESSION_FIELDS[_BATCH], _BATCH, batch, held[0].on_error))
+        self.held = []
+
+    def _put(self, deferred: Deferred) -> None:
         self._requests.put(pb.SessionRequest(**{deferred.field: deferred.request}))
         self.unanswered.append(deferred)
 
@@ -107,6 +157,7 @@ class Session:
 
     def _call(self, field: str, request: Any, timeout: float) -> pb.SessionResponse:
         self.deadline = time.monotonic() + timeout
+        self._send_held()  # before the call: a tell must come after its trial's reports
         self._requests.put(pb.SessionRequest(**{field: request}))
         try:
             self._read_unanswered()
@@ -131,8 +182,10 @@ class Session:
                 deferred.on_error(from_status(answer.error))
 
     def flush(self, timeout: float) -> None:
-        """Waits for the answers of the deferred calls (before the stream closes)."""
+        """Sends the held reports and waits for the answers of the deferred calls (another
+        thread needs them in, or the stream is about to close)."""
         with self._reading:
+            self._send_held()
             if not self.unanswered:
                 return
             self.deadline = time.monotonic() + timeout
@@ -140,6 +193,15 @@ class Session:
                 self._read_unanswered()
             finally:
                 self.deadline = float("inf")
+
+    def take_leftovers(self) -> list[Deferred]:
+        """Forgets and returns the deferred calls that may not have reached the server: the
+        unanswered ones, then the held ones, in the order they were made."""
+        with self._reading:
+            leftovers = [*self.unanswered, *self.held]
+            self.unanswered.clear()
+            self.held = []
+        return leftovers
 
     def cancel_if_late(self, now: float) -> None:
         if now > self.deadline:
@@ -185,20 +247,25 @@ class Sessions:
     def drop(self, session: Session) -> list[Deferred]:
         """Forgets a broken session; this thread's next call opens a new one.
 
-        Returns its deferred calls still unanswered: they may not have reached the server.
+        Returns its deferred calls unanswered or held: they may not have reached the server.
         """
         if getattr(self._local, "session", None) is session:
             self._local.session = None
         with self._lock:
             self._all.discard(session)
         session.close()
-        leftovers = list(session.unanswered)
-        session.unanswered.clear()
-        return leftovers
+        return session.take_leftovers()
 
     def own(self) -> Session | None:
         """This thread's session, if it has one open."""
         return getattr(self._local, "session", None)
+
+    def send_held(self) -> None:
+        """Sends the reports every session holds (see ``Session.send_held``)."""
+        with self._lock:
+            sessions = list(self._all)
+        for session in sessions:
+            session.send_held()
 
     def _watch(self) -> None:
         # Deadlines are enforced by cancelling the stream: a stream has no per-message deadline.
@@ -214,7 +281,7 @@ class Sessions:
         with self._lock:
             sessions, self._all = list(self._all), set()
         for session in sessions:
-            if session.unanswered:  # let deferred calls reach the server before the cancel
+            if session.unanswered or session.held:  # let deferred calls reach the server
                 # The stream may have broken: nothing more can be done at close.
                 with contextlib.suppress(Exception):
                     session.flush(timeout=5.0)

@@ -46,6 +46,7 @@ RETRY: dict[str, Retry] = {
     "AskTrials": Retry.REQUEST_ID,
     "SuggestParameter": Retry.BY_NAME,  # returns the parameter's value once sampled
     "ReportIntermediateValue": Retry.BY_NAME,  # keeps the first value of a step
+    "ReportIntermediateValues": Retry.BY_NAME,  # each report keeps the first value of its step
     "ShouldPrune": Retry.READ,
     "TellTrial": Retry.BY_NAME,  # telling the outcome a trial already has is a no-op
     "Heartbeat": Retry.BY_NAME,  # renewing a lease again renews it
@@ -219,8 +220,14 @@ class Transport:
         except (grpc.RpcError, SessionClosed, SessionTimeout):
             self._drop(session)
 
+    def send_held(self) -> None:
+        """Sends the reports the sessions hold for a batch (the heartbeat thread calls it, so
+        that reports wait no longer than a beat when their trainer makes no call)."""
+        self._sessions.send_held()
+
     def _drop(self, session: Any) -> None:
-        """Drops a broken session, and sends again (unary) its deferred calls left unanswered."""
+        """Drops a broken session, and sends again (unary) its deferred calls left unanswered
+        or held (a batch as one ReportIntermediateValues)."""
         for deferred in self._sessions.drop(session):
             try:
                 getattr(self._stub, deferred.method)(

@@ -215,10 +215,14 @@ class Trial(SuggestAliases):
 
     def _settle_deferred(self) -> None:
         """Makes sure the answers of reports sent earlier without waiting are in (a call on
-        the same thread reads them first; from another thread they are read now)."""
+        the same thread reads them first; from another thread they are read now).
+
+        The session is kept, not forgotten once settled: on its own thread settling does
+        nothing, and reports it holds must still be sent and read if the trial moves to
+        another thread before that thread's next call (e.g. told elsewhere).
+        """
         if self._deferred_on is not None:
             self.study._transport.settle(self._deferred_on)
-            self._deferred_on = None
 
     def _raise_deferred(self) -> None:
         """Raises the error of a report sent earlier without waiting, once its answer is in."""

@@ -192,6 +192,16 @@ class ReportIntermediateValueResponse(_message.Message):
     should_prune: bool
     def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
 
+class ReportIntermediateValuesRequest(_message.Message):
+    __slots__ = ("reports",)
+    REPORTS_FIELD_NUMBER: _ClassVar[int]
+    reports: _containers.RepeatedCompositeFieldContainer[ReportIntermediateValueRequest]
+    def __init__(self, reports: _Optional[_Iterable[_Union[ReportIntermediateValueRequest, _Mapping]]] = ...) -> None: ...
+
+class ReportIntermediateValuesResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class ShouldPruneRequest(_message.Message):
     __slots__ = ("trial",)
     TRIAL_FIELD_NUMBER: _ClassVar[int]
@@ -363,7 +373,7 @@ class UpdateStudyAttributesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., user_attrs_json: _Optional[str] = ..., metric_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat")
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values")
     ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -371,6 +381,7 @@ class SessionRequest(_message.Message):
     TELL_TRIAL_FIELD_NUMBER: _ClassVar[int]
     SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
     ask_trials: AskTrialsRequest
     suggest_parameter: SuggestParameterRequest
     report_intermediate_value: ReportIntermediateValueRequest
@@ -378,10 +389,11 @@ class SessionRequest(_message.Message):
     tell_trial: TellTrialRequest
     set_trial_user_attributes: SetTrialUserAttributesRequest
     heartbeat: HeartbeatRequest
-    def __init__(self, ask_trials: _Optional[_Union[AskTrialsRequest, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterRequest, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueRequest, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneRequest, _Mapping]] = ..., tell_trial: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[SetTrialUserAttributesRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ...) -> None: ...
+    report_intermediate_values: ReportIntermediateValuesRequest
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsRequest, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterRequest, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueRequest, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneRequest, _Mapping]] = ..., tell_trial: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[SetTrialUserAttributesRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesRequest, _Mapping]] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "error")
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values", "error")
     ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -389,6 +401,7 @@ class SessionResponse(_message.Message):
     TELL_TRIAL_FIELD_NUMBER: _ClassVar[int]
     SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    REPORT_INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ask_trials: AskTrialsResponse
     suggest_parameter: SuggestParameterResponse
@@ -397,8 +410,9 @@ class SessionResponse(_message.Message):
     tell_trial: Trial
     set_trial_user_attributes: Trial
     heartbeat: HeartbeatResponse
+    report_intermediate_values: ReportIntermediateValuesResponse
     error: Status
-    def __init__(self, ask_trials: _Optional[_Union[AskTrialsResponse, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterResponse, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueResponse, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneResponse, _Mapping]] = ..., tell_trial: _Optional[_Union[Trial, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[Trial, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsResponse, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterResponse, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueResponse, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneResponse, _Mapping]] = ..., tell_trial: _Optional[_Union[Trial, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[Trial, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesResponse, _Mapping]] = ..., error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ("code", "message", "details")

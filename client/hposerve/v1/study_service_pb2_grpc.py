@@ -71,6 +71,11 @@ class StudyServiceStub:
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueRequest.SerializeToString,
                 response_deserializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueResponse.FromString,
                 _registered_method=True)
+        self.ReportIntermediateValues = channel.unary_unary(
+                '/hposerve.v1.StudyService/ReportIntermediateValues',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesResponse.FromString,
+                _registered_method=True)
         self.ShouldPrune = channel.unary_unary(
                 '/hposerve.v1.StudyService/ShouldPrune',
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.ShouldPruneRequest.SerializeToString,
@@ -191,6 +196,14 @@ class StudyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReportIntermediateValues(self, request, context):
+        """Records several intermediate values, in order, in one call (no pruning decisions: for
+        studies that never prune). A client sends it on its session; the unary form is the same.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ShouldPrune(self, request, context):
         """Returns the pruning decision for a running trial at its last reported step.
         """
@@ -276,8 +289,8 @@ class StudyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Session(self, request_iterator, context):
-        """Carries one trainer's trial calls (ask, suggest, report, should-prune, tell, user attributes,
-        heartbeat) over one stream: one response per request, in order. The same calls as the unary
+        """Carries one trainer's trial calls (ask, suggest, report, batch of reports, should-prune,
+        tell, user attributes, heartbeat) over one stream: one response per request, in order. The same calls as the unary
         RPCs, at a fraction of their per-call cost; a call's error comes back in its response.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -321,6 +334,11 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.ReportIntermediateValue,
                     request_deserializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueRequest.FromString,
                     response_serializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueResponse.SerializeToString,
+            ),
+            'ReportIntermediateValues': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportIntermediateValues,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesResponse.SerializeToString,
             ),
             'ShouldPrune': grpc.unary_unary_rpc_method_handler(
                     servicer.ShouldPrune,
@@ -578,6 +596,33 @@ class StudyService:
             '/hposerve.v1.StudyService/ReportIntermediateValue',
             hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueRequest.SerializeToString,
             hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportIntermediateValues(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.StudyService/ReportIntermediateValues',
+            hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.ReportIntermediateValuesResponse.FromString,
             options,
             channel_credentials,
             insecure,

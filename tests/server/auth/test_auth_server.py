@@ -13,6 +13,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from hposerve.server.domain import StudyRef
 from hposerve.server.transport._access_rules import RULES
 from hposerve.v1 import (
     admin_service_pb2,
@@ -168,7 +169,10 @@ class _Session:
             yield request
 
     def ask(self, parent: str) -> pb.SessionResponse:
-        self._requests.put(pb.SessionRequest(ask_trials=pb.AskTrialsRequest(parent=parent)))
+        return self.call(ask_trials=pb.AskTrialsRequest(parent=parent))
+
+    def call(self, **call: Any) -> pb.SessionResponse:
+        self._requests.put(pb.SessionRequest(**call))
         return next(self._responses)
 
     def close(self) -> None:
@@ -192,6 +196,40 @@ def test_a_session_authorizes_every_message_and_goes_on(
     late = session.ask(studies["own"])  # the fixture's store caches nothing
     assert late.error.code == grpc.StatusCode.UNAUTHENTICATED.value[0]
     session.close()
+
+
+def test_a_batch_of_reports_naming_a_trial_the_caller_may_not_reach_is_refused_whole(
+    world: World, channel: grpc.Channel, studies: dict[str, str], auth_server: AuthServer
+) -> None:
+    session = _Session(study_service_pb2_grpc.StudyServiceStub(channel), world.tokens["editor"])
+    own = session.ask(studies["own"]).ask_trials.trials[0].name
+    theirs = auth_server.registry.ask(_ref("other"), search_space={})
+    foreign = f"{studies['other']}/trials/{theirs[0].ref.number}"
+
+    def batch(*trials: str) -> pb.ReportIntermediateValuesRequest:
+        return pb.ReportIntermediateValuesRequest(
+            reports=[
+                pb.ReportIntermediateValueRequest(trial=t, step=s, value=1.0)
+                for s, t in enumerate(trials)
+            ]
+        )
+
+    def values(study: str) -> list[dict[int, float]]:
+        trials = auth_server.registry.list_trials(_ref(study), states=[], after=-1, limit=10)
+        return [t.trial.intermediate_values for t in trials]
+
+    refused = session.call(report_intermediate_values=batch(own, own, foreign))
+    assert refused.error.code == grpc.StatusCode.PERMISSION_DENIED.value[0]
+    assert values("own") == [{}] and values("other") == [{}]  # not even the own trial's
+    accepted = session.call(report_intermediate_values=batch(own, own))
+    assert accepted.HasField("report_intermediate_values")
+    assert values("own") == [{0: 1.0, 1: 1.0}]
+    session.close()
+
+
+def _ref(where: str) -> StudyRef:
+    namespace, study = STUDIES[where].removeprefix("namespaces/").split("/studies/")
+    return StudyRef(namespace, study)
 
 
 def test_a_session_without_a_token_is_refused(world: World, channel: grpc.Channel) -> None:

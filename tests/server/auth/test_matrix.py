@@ -123,6 +123,18 @@ CASES: dict[str, tuple[str, Any, Build]] = (
                 WRITE,
                 lambda t: pb.ReportIntermediateValueRequest(trial=_trial(t), step=1, value=0.5),
             ),
+            # A batch naming one foreign trial among own ones is refused whole: covered by
+            # tests/server/test_sessions.py; here every report names the target's trial.
+            "ReportIntermediateValues": (
+                "study",
+                WRITE,
+                lambda t: pb.ReportIntermediateValuesRequest(
+                    reports=[
+                        pb.ReportIntermediateValueRequest(trial=_trial(t), step=s, value=0.5)
+                        for s in (1, 2)
+                    ]
+                ),
+            ),
             "ShouldPrune": ("study", READ, lambda t: pb.ShouldPruneRequest(trial=_trial(t))),
             "TellTrial": (
                 "study",

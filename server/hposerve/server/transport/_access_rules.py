@@ -72,6 +72,19 @@ def _child(parent: str, child_id: str, collection: str) -> Callable[[Any], Named
     return get
 
 
+def _each_of(name: str, field: str) -> Callable[[Any], Named]:
+    """The resources of every item of a repeated message field (a batch: all are checked, so
+    one the caller may not reach refuses the whole batch before any item is applied)."""
+
+    def get(request: Any) -> Named:
+        return [
+            (value, parse_resource(value))
+            for value in (getattr(i, field) for i in getattr(request, name))
+        ]
+
+    return get
+
+
 def _server(request: Any) -> Named:
     return [("", Resource.server())]
 
@@ -124,6 +137,7 @@ RULES: dict[str, Rule] = {
             "AskTrials": Rule(W, _field("parent"), mutates=True),
             "SuggestParameter": Rule(W, _field("trial"), mutates=True),
             "ReportIntermediateValue": Rule(W, _field("trial"), mutates=True),
+            "ReportIntermediateValues": Rule(W, _each_of("reports", "trial"), mutates=True),
             "ShouldPrune": Rule(R, _field("trial")),
             "TellTrial": Rule(W, _field("trial"), mutates=True),
             "Heartbeat": Rule(W, _each("trials"), mutates=True),

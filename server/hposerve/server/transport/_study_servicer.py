@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from hposerve.server.domain import InvalidArgument, NotFound, StudyInfo, StudyRef, StudyRegistry
+from hposerve.server.domain import (
+    InvalidArgument,
+    NotFound,
+    StudyInfo,
+    StudyRef,
+    StudyRegistry,
+    TrialRef,
+)
 from hposerve.server.domain import _names as names
 from hposerve.server.domain._access import visible_studies
 from hposerve.server.domain._config import MAX_QUICK_SAMPLES
@@ -29,6 +36,12 @@ from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Reports in one ReportIntermediateValues: each is a storage write, so one batch holds its
+# study for a bounded time (a client sends more in several batches). Defined here, not in
+# domain/_config.py: a batch is a transport form of many single reports.
+MAX_BATCH_REPORTS = 1000
+# Above this many reports a batch is applied on the pool, not on the event loop.
+MAX_QUICK_REPORTS = 64
 _STUDY_PAGE = {"default": 100, "maximum": 1000}
 _TRIAL_PAGE = {"default": 1000, "maximum": 10_000}
 
@@ -160,6 +173,18 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
             names.trial_ref_from_name(request.trial), step=request.step, value=request.value
         )
         return pb.ReportIntermediateValueResponse(should_prune=prune)
+
+    @trial_call
+    def ReportIntermediateValues(
+        self, request: pb.ReportIntermediateValuesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReportIntermediateValuesResponse:
+        # Every name is checked before the first report is applied (auth checked every trial
+        # already); then each report as ReportIntermediateValue applies it, stopping at the
+        # first error, which is the answer.
+        refs = _report_refs(request)
+        for ref, report in zip(refs, request.reports, strict=True):
+            self._registry.report(ref, step=report.step, value=report.value)
+        return pb.ReportIntermediateValuesResponse()
 
     @trial_call
     def ShouldPrune(
@@ -337,6 +362,8 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     def _is_quick(self, method: str, request: Any) -> bool:
         if _samples_of(method, request) > MAX_QUICK_SAMPLES:
             return False  # however quick each sample, many of them are not
+        if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
+            return False  # likewise for writes
         try:
             refs = _studies_of(method, request)
         except InvalidArgument:
@@ -368,7 +395,23 @@ def _studies_of(method: str, request: Any) -> list[StudyRef]:
         return [
             names.trial_ref_from_name(t, f"trials[{i}]").study for i, t in enumerate(request.trials)
         ]
+    if method == "ReportIntermediateValues":
+        return list({ref.study: None for ref in _report_refs(request)})
     return [names.trial_ref_from_name(request.trial).study]
+
+
+def _report_refs(request: pb.ReportIntermediateValuesRequest) -> list[TrialRef]:
+    """The trials of a batch of reports, one per report; refused past MAX_BATCH_REPORTS."""
+    if len(request.reports) > MAX_BATCH_REPORTS:
+        raise InvalidArgument(
+            f"{len(request.reports)} reports in one batch, more than the limit "
+            f"MAX_BATCH_REPORTS = {MAX_BATCH_REPORTS}; send them in several",
+            field="reports",
+        )
+    return [
+        names.trial_ref_from_name(r.trial, f"reports[{i}].trial")
+        for i, r in enumerate(request.reports)
+    ]
 
 
 _SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
