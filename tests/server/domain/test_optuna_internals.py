@@ -100,6 +100,10 @@ def test_new_trial_samples_the_space_and_stores_nothing_when_sampling_fails(
     with pytest.raises(ValueError, match="refused"):
         _optuna.new_trial(study, bad)
     assert len(study.trials) == 1
+    # No per-thread cache of the study's trials kept the provisional trials (a Study's copy
+    # gets caches of its own).
+    cached = study._get_trials(deepcopy=False, use_cache=True)
+    assert [t._trial_id for t in cached] == [0]
     # The live trial handed out reads and writes the stored trial, not the view.
     trial.report(0.5, 0)
     assert study.trials[0].intermediate_values == {0: 0.5}

@@ -411,3 +411,36 @@ def test_concurrent_calls_share_a_query(make_backend: MakeBackend) -> None:
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: call(), range(8)))
     assert 1 <= len(queries) <= 8
+
+
+def test_a_trial_through_the_registry_is_three_appends_and_a_query_per_call(
+    make_backend: MakeBackend,
+) -> None:
+    from hposerve.server.domain import StudyOptions, StudyRef, StudyRegistry
+    from hposerve.v1 import specs_pb2
+
+    backend = make_backend()
+    registry = StudyRegistry(JournalStorage(backend))
+    ref = StudyRef("default", "counted")
+    registry.create_study(
+        ref,
+        directions=[],
+        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
+        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
+        options=StudyOptions(),
+        load_if_exists=False,
+    )
+    space = {f"x{i}": optuna.distributions.FloatDistribution(0, 1) for i in range(5)}
+    queries = _counting_queries(backend)
+    appends: list[int] = []
+    append_logs = backend.append_logs
+    backend.append_logs = lambda logs: (appends.append(len(logs)), append_logs(logs))[1]  # type: ignore[method-assign]
+    for i in range(10):
+        (record,) = registry.ask(ref, search_space=space, request_id=f"r{i}")
+        assert set(record.trial.params) == set(space)
+        registry.report(record.ref, step=0, value=0.5)
+        registry.tell(record.ref, state=TrialState.COMPLETE, values=[0.5])
+    assert len(appends) == 30  # the ask's one record, the report, the tell
+    assert len(queries) <= 30  # at most one per call
+    stored = registry.list_trials(ref, states=[], after=-1, limit=100)
+    assert [len(r.trial.params) for r in stored] == [5] * 10

@@ -108,14 +108,14 @@ def new_trial(
     storage = storage_of(study)
     attrs = dict(system_attrs or {})
     view = ProvisionalTrialView(storage, study_id_of(study), attrs, number=number)
-    on_view = copy.copy(study)  # the same study, sampler and caches, reading through the view
+    # The same study and sampler, reading through the view. A copy of a Study gets per-thread
+    # caches of its own (``Study.__setstate__``), so the provisional trial stays out of the
+    # study's.
+    on_view = copy.copy(study)
     on_view._storage = view
-    try:
-        trial = optuna.Trial(on_view, view.trial_id)  # samples the relative params
-        for name, distribution in space.items():
-            suggest(trial, name, distribution)
-    finally:
-        drop_trials_cache(study)  # it held the provisional trial
+    trial = optuna.Trial(on_view, view.trial_id)  # samples the relative params
+    for name, distribution in space.items():
+        suggest(trial, name, distribution)
     if on_sampled is not None:
         on_sampled(view.trial)
     trial_id = storage.create_new_trial(study_id_of(study), template_trial=view.trial)
