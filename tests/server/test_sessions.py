@@ -364,7 +364,12 @@ def test_held_reports_of_a_broken_stream_are_sent_again_as_unary_calls(
         finally:
             server.stop()
     assert told.intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0}
-    assert unary == ["ReportIntermediateValue", "ReportIntermediateValues"]
+    # The held reports go again as one call; the first report too unless its answer was read
+    # before the stream ended (the server answers it as it stops, a race either way).
+    assert unary in (
+        ["ReportIntermediateValue", "ReportIntermediateValues"],
+        ["ReportIntermediateValues"],
+    )
 
 
 def _raw_session(stub):

@@ -12,6 +12,7 @@ retried CreateStudy, or a ``load_if_exists``, never gets a study with default se
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -41,7 +42,7 @@ from hposerve.server.domain._exceptions import (
 )
 from hposerve.server.domain._live_study import LiveStudy
 from hposerve.server.domain._names import StudyRef, check_namespace, study_ref_from_optuna_name
-from hposerve.server.domain._requests import RequestMemo
+from hposerve.server.domain._tombstones import DeleteRecords
 from hposerve.v1 import specs_pb2
 
 __all__ = ["StudyCatalog", "StudyInfo"]
@@ -75,7 +76,7 @@ class StudyCatalog:
         # concurrent get-or-create never loads a study before its config is there. Deletes
         # take it too, so that a retried delete finds the first one's answer.
         self._write_lock = threading.Lock()
-        self._deletes: RequestMemo[tuple[StudyRef, str], bool] = RequestMemo()
+        self._deletes = DeleteRecords(storage)
 
     # -- live studies ------------------------------------------------------------------------
 
@@ -227,23 +228,39 @@ class StudyCatalog:
         return infos
 
     def delete_study(self, ref: StudyRef, *, request_id: str = "") -> None:
-        """Deletes a study and its trials; a retry of the same request answers as the first.
+        """Deletes a study and its trials; a retry of the same request answers as the first,
+        after a restart and on another replica too (``_tombstones``).
 
         Raises:
             NotFound: no such study (and no earlier delete of it with ``request_id``).
         """
-        with self._write_lock:
-            self._deletes.once((ref, request_id) if request_id else None, lambda: self._delete(ref))
+        if not self.delete_studies(str(ref), [ref], request_id=request_id):
+            raise NotFound(f"{ref} does not exist", field="name")
 
-    def _delete(self, ref: StudyRef) -> bool:
+    def delete_studies(self, what: str, refs: Sequence[StudyRef], *, request_id: str = "") -> bool:
+        """Deletes those of ``refs`` that exist, as one delete of ``what`` (a study, a
+        comparison's members); False when none existed and no earlier delete of ``what`` with
+        ``request_id`` was recorded. A retry completes what a crash left of the first."""
+        with self._write_lock:
+            earlier = self._deletes.recorded(what, request_id) if request_id else None
+            if earlier is None:
+                earlier = [i for i in map(self._study_id, refs) if i is not None]
+                if not earlier:
+                    return False
+                if request_id:
+                    self._deletes.record(what, request_id, earlier)
+            for study_id in earlier:
+                with contextlib.suppress(KeyError):  # deleted by the first attempt, or meanwhile
+                    self._storage.delete_study(study_id)
+            for ref in refs:
+                self._live.forget(ref)
+            return True
+
+    def _study_id(self, ref: StudyRef) -> int | None:
         try:
-            study_id = self._storage.get_study_id_from_name(ref.optuna_name)
-            self._storage.delete_study(study_id)
+            return self._storage.get_study_id_from_name(ref.optuna_name)
         except KeyError:
-            raise NotFound(f"{ref} does not exist", field="name") from None
-        finally:
-            self._live.forget(ref)
-        return True
+            return None
 
     # -- what other parts stored ---------------------------------------------------------------
 

@@ -158,7 +158,6 @@ class ComparisonRegistry:
         self._studies = studies
         self._live: LiveCache[ComparisonRef, _LiveComparison] = LiveCache()
         self._write_lock = threading.Lock()
-        self._deletes: RequestMemo[tuple[ComparisonRef, str], bool] = RequestMemo()
 
     # -- creating and deleting -----------------------------------------------------------------
 
@@ -234,27 +233,20 @@ class ComparisonRegistry:
     def delete_comparison(self, ref: ComparisonRef, *, request_id: str = "") -> None:
         """Deletes the member studies (those that exist) and their trials.
 
-        A retry with the same ``request_id`` answers as the first did.
+        A retry with the same ``request_id`` answers as the first did, after a restart and on
+        another replica too (``_tombstones``).
 
         Raises:
             NotFound: no member study of the comparison exists (and no earlier delete of it
                 with ``request_id``).
         """
-        key = (ref, request_id) if request_id else None
         with self._write_lock:
-            self._deletes.once(key, lambda: self._delete(ref))
-
-    def _delete(self, ref: ComparisonRef) -> bool:
-        stored = self._stored(ref)
-        self._live.forget(ref)
-        if stored is None:
-            raise NotFound(f"{ref} does not exist", field="name")
-        for study in sorted(stored.members, key=str):
-            try:
-                self._studies.delete_study(study)
-            except NotFound:
-                continue  # deleted meanwhile
-        return True
+            stored = self._stored(ref)
+            self._live.forget(ref)
+            members = sorted(stored.members, key=str) if stored is not None else []
+            what = f"comparison {ref}"
+            if not self._studies.delete_studies(what, members, request_id=request_id):
+                raise NotFound(f"{ref} does not exist", field="name")
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -124,6 +124,11 @@ class StudyRegistry:
         """
         self._catalog.delete_study(ref, request_id=request_id)
 
+    def delete_studies(self, what: str, refs: Sequence[StudyRef], *, request_id: str = "") -> bool:
+        """Deletes those of ``refs`` that exist as one delete of ``what``, a retry answering as
+        the first; False when there was nothing to delete. See ``StudyCatalog``."""
+        return self._catalog.delete_studies(what, refs, request_id=request_id)
+
     # -- starting trials -------------------------------------------------------------------
 
     def ask(

@@ -68,28 +68,7 @@ class Statements:
             " optuna_version text PRIMARY KEY, log_number bigint NOT NULL,"
             " data bytea NOT NULL, saved_at timestamptz NOT NULL DEFAULT now())",
             f"CREATE TABLE IF NOT EXISTS {flush} (pid integer PRIMARY KEY, n bigint NOT NULL)",
-            # The UPDATE of the head row takes its row lock until commit: appenders queue on
-            # it, and each reads the head as the previous appender committed it (READ
-            # COMMITTED re-reads an updated row). Each statement of a volatile function takes
-            # a fresh snapshot, so the final SELECT sees every log before this batch (their
-            # appenders committed before releasing the head) and the batch itself: the logs
-            # from ``from_seq`` up to this batch, with no hole, in the append's one round trip.
-            f"CREATE OR REPLACE FUNCTION {append}("
-            " logs text[], batch_id uuid, from_seq bigint, page integer, async_commit boolean)"
-            " RETURNS TABLE (s bigint, l text) LANGUAGE plpgsql VOLATILE AS $$"
-            " DECLARE base bigint;"
-            " BEGIN"
-            "  IF async_commit THEN"
-            "   PERFORM set_config('synchronous_commit', 'off', true);"
-            "  END IF;"
-            f"  UPDATE {head} SET next_seq = next_seq + cardinality(logs)"
-            "   RETURNING next_seq - cardinality(logs) INTO base;"
-            f"  INSERT INTO {journal} (seq, log, batch)"
-            "   SELECT base + t.ord - 1, t.log, CASE WHEN t.ord = 1 THEN batch_id END"
-            "   FROM unnest(logs) WITH ORDINALITY AS t(log, ord);"
-            f"  RETURN QUERY SELECT j.seq, j.log FROM {journal} j"
-            "   WHERE j.seq >= from_seq ORDER BY j.seq LIMIT page;"
-            " END $$",
+            _append_function(append, head, journal),
         )
         quoted_schema = sql.Identifier(schema or "").as_string(None)
         create_schema = f"CREATE SCHEMA IF NOT EXISTS {quoted_schema}"
@@ -140,3 +119,33 @@ def existing_tables(conn: psycopg.Connection[Any], schema: str | None) -> set[st
         (names, qualified),
     ).fetchone()
     return set(row[0] or []) if row else set()
+
+
+def _append_function(name: str, head: str, journal: str) -> str:
+    """The append function's definition (see ``_pg_journal``).
+
+    The UPDATE of the head row takes its row lock until commit: appenders queue on it, and
+    each reads the head as the previous appender committed it (READ COMMITTED re-reads an
+    updated row). Each statement of a volatile function takes a fresh snapshot, so the final
+    SELECT sees every log before this batch (their appenders committed before releasing the
+    head) and the batch itself: the logs from ``from_seq`` up to this batch, with no hole, in
+    the append's one round trip.
+    """
+    return (
+        f"CREATE OR REPLACE FUNCTION {name}("
+        " logs text[], batch_id uuid, from_seq bigint, page integer, async_commit boolean)"
+        " RETURNS TABLE (s bigint, l text) LANGUAGE plpgsql VOLATILE AS $$"
+        " DECLARE base bigint;"
+        " BEGIN"
+        "  IF async_commit THEN"
+        "   PERFORM set_config('synchronous_commit', 'off', true);"
+        "  END IF;"
+        f"  UPDATE {head} SET next_seq = next_seq + cardinality(logs)"
+        "   RETURNING next_seq - cardinality(logs) INTO base;"
+        f"  INSERT INTO {journal} (seq, log, batch)"
+        "   SELECT base + t.ord - 1, t.log, CASE WHEN t.ord = 1 THEN batch_id END"
+        "   FROM unnest(logs) WITH ORDINALITY AS t(log, ord);"
+        f"  RETURN QUERY SELECT j.seq, j.log FROM {journal} j"
+        "   WHERE j.seq >= from_seq ORDER BY j.seq LIMIT page;"
+        " END $$"
+    )

@@ -354,22 +354,24 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext
     ) -> Any:
         """Makes a trial call in place on the event loop when it is quick, else on the pool."""
-        if self._is_quick(method.__name__, request):
+        if _is_quick(self._registry, method.__name__, request):
             return method(self, request, context)  # cheaper than a hand-off to a thread
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, method, self, request, context)
 
-    def _is_quick(self, method: str, request: Any) -> bool:
-        if _samples_of(method, request) > MAX_QUICK_SAMPLES:
-            return False  # however quick each sample, many of them are not
-        if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
-            return False  # likewise for writes
-        try:
-            refs = _studies_of(method, request)
-        except InvalidArgument:
-            return True  # answered with the error, without touching anything
-        samples = method in _SAMPLING_METHODS
-        return all(self._registry.is_quick(ref, samples=samples) for ref in refs)
+
+def _is_quick(registry: StudyRegistry, method: str, request: Any) -> bool:
+    """Whether a trial call may run in place on the event loop (see ``_dispatch``)."""
+    if _samples_of(method, request) > MAX_QUICK_SAMPLES:
+        return False  # however quick each sample, many of them are not
+    if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
+        return False  # likewise for writes
+    try:
+        refs = _studies_of(method, request)
+    except InvalidArgument:
+        return True  # answered with the error, without touching anything
+    samples = method in _SAMPLING_METHODS
+    return all(registry.is_quick(ref, samples=samples) for ref in refs)
 
 
 def _samples_of(method: str, request: Any) -> int:
