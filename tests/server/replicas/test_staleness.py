@@ -67,3 +67,26 @@ def test_a_postgres_url_opens_the_journal(journal_url):
         assert isinstance(wrapped_backend(storage), PostgresJournalBackend)
     finally:
         close_storage(storage)
+
+
+def test_a_delete_retried_on_the_other_replica_answers_ok(journal_url):
+    a = make_server("127.0.0.1:0", storage=journal_url).start()
+    b = make_server("127.0.0.1:0", storage=journal_url).start()
+    try:
+        with (
+            grpc.insecure_channel(f"127.0.0.1:{a.port}") as ca,
+            grpc.insecure_channel(f"127.0.0.1:{b.port}") as cb,
+        ):
+            stub_a = study_service_pb2_grpc.StudyServiceStub(ca)
+            stub_b = study_service_pb2_grpc.StudyServiceStub(cb)
+            parent = "namespaces/default"
+            study = stub_a.CreateStudy(pb.CreateStudyRequest(parent=parent, study_id="gone"))
+            delete = pb.DeleteStudyRequest(name=study.name, request_id="del-1")
+            stub_a.DeleteStudy(delete)
+            stub_b.DeleteStudy(delete)  # the retry, after A's answer was lost: OK
+            with pytest.raises(grpc.RpcError) as e:
+                stub_b.DeleteStudy(pb.DeleteStudyRequest(name=study.name, request_id="del-2"))
+            assert e.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        a.stop(grace=1)
+        b.stop(grace=1)
