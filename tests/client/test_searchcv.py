@@ -287,6 +287,14 @@ def test_study_options(client, target, study_name):
 # is built here, at collection, and pointed at the test's server in the test.
 
 
+# Two clones fit one after the other share the study "checks", and best_* come from the whole
+# study: the second fit's best may be the first's trial or its own (the check's pandas branch
+# makes a third and fourth fit). Skipped, not expected to fail: pytest's formatting of that
+# failure's deep traceback can hit a CPython 3.11 bug in ast.parse ("AST constructor recursion
+# depth mismatch") that ends the whole test run.
+_DIFFERS_BY_DESIGN = {"check_regressor_data_not_an_array": "fits share one study by design"}
+
+
 @parametrize_with_checks(
     [
         SearchCV(LogisticRegression(), {"C": [0.1, 1.0]}, study_name="checks", n_trials=1, cv=2),
@@ -298,17 +306,14 @@ def test_study_options(client, target, study_name):
             cv=2,
         ),
     ],
-    # Two clones fit one after the other share the study "checks", and best_* come from the
-    # whole study: the second fit's best may be the first's trial or its own. (The check's
-    # pandas branch, run when pandas is installed, makes a third and fourth fit.)
-    expected_failed_checks=lambda est: {
-        "check_regressor_data_not_an_array": "fits share one study by design"
-    },
 )
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.FitFailedWarning")
 @pytest.mark.filterwarnings("ignore:Scoring failed:UserWarning")
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite:UserWarning")
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
 def test_sklearn_estimator_checks(estimator, check, target, study_name):
+    name = getattr(check, "func", check).__name__
+    if name in _DIFFERS_BY_DESIGN:
+        pytest.skip(_DIFFERS_BY_DESIGN[name])
     # The checks feed bad data on purpose (NaN, inf, 2-D y): the warnings are expected.
     check(estimator.set_params(target=target, study_name=study_name, sampler=RANDOM))
