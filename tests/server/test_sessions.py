@@ -20,7 +20,8 @@ from hposerve.client import (
 from hposerve.client import _trial as trial_module
 from hposerve.client._session import MAX_BATCH
 from hposerve.server import make_server
-from hposerve.server.transport._study_servicer import MAX_BATCH_REPORTS, StudyServicer
+from hposerve.server.domain._config import MAX_BATCH_REPORTS
+from hposerve.server.transport._study_servicer import StudyServicer
 from hposerve.v1 import study_service_pb2 as pb
 
 SPACE = {"x": FloatDistribution(0.0, 1.0)}

@@ -47,7 +47,7 @@ SESSION_FIELDS = {
     "ReportIntermediateValues": "report_intermediate_values",
 }
 # Held reports go out together as this call. MAX_BATCH is the server's limit on one batch
-# (MAX_BATCH_REPORTS in hposerve/server/transport/_study_servicer.py; a test checks they agree).
+# (MAX_BATCH_REPORTS in hposerve/server/domain/_config.py; a test checks they agree).
 _REPORT, _BATCH = "ReportIntermediateValue", "ReportIntermediateValues"
 MAX_BATCH = 1000
 _END = None  # ends the request stream

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_ARMS",
     "MAX_ASK_COUNT",
     "MAX_ASK_SAMPLES",
+    "MAX_BATCH_REPORTS",
     "MAX_BRUTEFORCE_VALUES",
     "MAX_CHOICES",
     "MAX_COMPARISON_MEMBERS",
@@ -43,6 +44,7 @@ __all__ = [
     "MAX_PAGE_TOKEN",
     "MAX_PARAMS",
     "MAX_POPULATION",
+    "MAX_QUICK_REPORTS",
     "MAX_QUICK_SAMPLES",
     "MAX_REFERENCE_POINTS",
     "MAX_REMEMBERED_REQUESTS",
@@ -88,6 +90,11 @@ MAX_PARAMS = 1000
 MAX_ASK_SAMPLES = 10_000
 # Above this many samples (count × parameters) an ask never runs on the event loop.
 MAX_QUICK_SAMPLES = 64
+# Reports in one ReportIntermediateValues: each is a storage write, so one batch holds its
+# study for a bounded time (a client sends more in several batches).
+MAX_BATCH_REPORTS = 1000
+# Above this many reports a batch is applied on the pool, not on the event loop.
+MAX_QUICK_REPORTS = 64
 # Choices of one categorical distribution.
 MAX_CHOICES = 10_000
 # Points of a grid sampler's grid (the product of its axes): Optuna keeps the whole product in

@@ -28,7 +28,11 @@ from hposerve.server.domain import (
 )
 from hposerve.server.domain import _names as names
 from hposerve.server.domain._access import visible_studies
-from hposerve.server.domain._config import MAX_QUICK_SAMPLES
+from hposerve.server.domain._config import (
+    MAX_BATCH_REPORTS,
+    MAX_QUICK_REPORTS,
+    MAX_QUICK_SAMPLES,
+)
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._auth import current_principal
 from hposerve.server.transport._errors import abort_args, rpc, status_of, undecodable_reason
@@ -36,12 +40,6 @@ from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
 F = TypeVar("F", bound=Callable[..., Any])
-# Reports in one ReportIntermediateValues: each is a storage write, so one batch holds its
-# study for a bounded time (a client sends more in several batches). Defined here, not in
-# domain/_config.py: a batch is a transport form of many single reports.
-MAX_BATCH_REPORTS = 1000
-# Above this many reports a batch is applied on the pool, not on the event loop.
-MAX_QUICK_REPORTS = 64
 _STUDY_PAGE = {"default": 100, "maximum": 1000}
 _TRIAL_PAGE = {"default": 1000, "maximum": 10_000}
 
