@@ -397,7 +397,7 @@ def test_a_call_sees_what_another_replica_wrote_before_it_began(
     assert calls.run(write_then_read) == 2
 
 
-def test_concurrent_calls_share_a_query(make_backend: MakeBackend) -> None:
+def test_concurrent_calls_query_at_most_once_each(make_backend: MakeBackend) -> None:
     backend = make_backend()
     storage = JournalStorage(backend)
     study = optuna.create_study(storage=storage, study_name="s")
