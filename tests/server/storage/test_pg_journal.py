@@ -62,7 +62,7 @@ def test_an_entry_that_commits_late_is_not_skipped(
     fast = make_backend(group_commit=group_commit)
     with connect() as conn:
         conn.execute("BEGIN")
-        slow._execute_append(conn.cursor(), ['{"who":"slow"}'], uuid.uuid4())
+        slow._execute_append(conn.cursor(), ['{"who":"slow"}'], uuid.uuid4(), 0)
         done = threading.Event()
 
         def append_fast() -> None:
@@ -84,7 +84,7 @@ def test_an_aborted_append_leaves_no_hole(make_backend: MakeBackend) -> None:
     backend = make_backend()
     with connect() as conn:
         conn.execute("BEGIN")
-        backend._execute_append(conn.cursor(), ['{"aborted":1}'], uuid.uuid4())
+        backend._execute_append(conn.cursor(), ['{"aborted":1}'], uuid.uuid4(), 0)
         conn.execute("ROLLBACK")
     backend.append_logs([{"i": 0}])
     assert [seq for seq, _ in journal_rows(str(backend.schema))] == [0]

@@ -106,8 +106,7 @@ def new_trial(
     """
     drop_trials_cache(study)  # as study.ask does
     storage = storage_of(study)
-    attrs = dict(system_attrs or {})
-    view = ProvisionalTrialView(storage, study_id_of(study), attrs, number=number)
+    view = ProvisionalTrialView(storage, study_id_of(study), system_attrs or {}, number=number)
     # The same study and sampler, reading through the view. A copy of a Study gets per-thread
     # caches of its own (``Study.__setstate__``), so the provisional trial stays out of the
     # study's.

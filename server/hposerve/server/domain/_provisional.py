@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import datetime
 import itertools
-from collections.abc import Container, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.distributions import BaseDistribution
@@ -48,7 +48,7 @@ class ProvisionalTrialView(BaseStorage):
         self,
         storage: BaseStorage,
         study_id: int,
-        system_attrs: dict[str, Any],
+        system_attrs: Mapping[str, Any],
         *,
         number: int | None = None,
     ) -> None:

@@ -300,7 +300,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._keep_tail(start, append.fetchall(), fetched_at)
 
     def _execute_append(
-        self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID, start: int = 0
+        self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID, start: int
     ) -> None:
         """Runs the append statement on ``cursor``; its rows are the logs from ``start`` on."""
         params = {
