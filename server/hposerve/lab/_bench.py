@@ -120,18 +120,34 @@ def run(sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
         figures["tpe_overhead_vs_floor"] = (
             figures["tpe_service_ms_per_trial"] - figures["tpe_inprocess_ms_per_trial"]
         ) / (calls * figures["grpc_echo_round_trip_us"] / 1e3)
-        trainers = sizes.concurrent_processes * sizes.concurrent_threads
-        log(
-            f"{trainers} concurrent trainers ({sizes.concurrent_processes} processes), "
-            f"{sizes.concurrent_seconds:.0f} s, with {sizes.tpe_background_studies} TPE studies "
-            "sampling on the same server"
-        )
-        with hposerve_server(os.path.join(tmp, "concurrent")) as target:
-            figures |= case_concurrent(target, sizes)
-        figures["embedded_trials_per_s"] = figures["concurrent_trials_per_s"]
+        figures |= _concurrency(tmp, sizes, log=log)
         log("the same load on replicas of shared storages (PostgreSQL, Redis)")
         figures |= case_replicas(tmp, sizes, log=log)
         figures |= replica_ratios(figures)
+    return figures
+
+
+def _concurrency(tmp: str, sizes: Sizes, *, log: Callable[[str], None]) -> dict[str, float]:
+    """The concurrent case, with the TPE studies in sampling processes (the default) and in
+    the server."""
+    figures: dict[str, float] = {}
+    trainers = sizes.concurrent_processes * sizes.concurrent_threads
+    log(
+        f"{trainers} concurrent trainers ({sizes.concurrent_processes} processes), "
+        f"{sizes.concurrent_seconds:.0f} s, with {sizes.tpe_background_studies} TPE studies "
+        "sampling on the same server"
+    )
+    with hposerve_server(os.path.join(tmp, "concurrent")) as target:
+        figures |= case_concurrent(target, sizes)
+    figures["embedded_trials_per_s"] = figures["concurrent_trials_per_s"]
+    log("the same, with the TPE studies sampling in the server (--sampling-processes 0)")
+    with hposerve_server(os.path.join(tmp, "in-server"), "--sampling-processes", "0") as t:
+        in_server = case_concurrent(t, sizes)
+    figures["in_server_sampling_trials_per_s"] = in_server["concurrent_trials_per_s"]
+    figures["in_server_sampling_tell_p99_ms"] = in_server["tell_p99_ms"]
+    figures["sampling_processes_ratio"] = (
+        figures["concurrent_trials_per_s"] / figures["in_server_sampling_trials_per_s"]
+    )
     return figures
 
 

@@ -58,8 +58,10 @@ def server_process(argv: list[str], port: int) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def hposerve_server(data_dir: str) -> Iterator[str]:
-    """Runs ``hposerve serve`` on ``data_dir`` as a child process; yields its target."""
+def hposerve_server(data_dir: str, *options: str) -> Iterator[str]:
+    """Runs ``hposerve serve`` on ``data_dir`` (with ``options``) as a child process; yields
+    its target."""
     port = free_port()
-    with server_process([*_SERVE, "--port", str(port), "--data-dir", data_dir], port) as target:
+    argv = [*_SERVE, "--port", str(port), "--data-dir", data_dir, *options]
+    with server_process(argv, port) as target:
         yield target

@@ -12,6 +12,9 @@ from hposerve.server._logging import FORMATS, configure_logging
 from hposerve.server.storage import DEFAULT_DATA_DIR
 from hposerve.server.transport._server import DEFAULT_MAX_SESSIONS, DEFAULT_WORKERS
 
+# One core for the server, the others (up to 4) for samplers.
+_DEFAULT_SAMPLING_PROCESSES = max(1, min(4, (os.cpu_count() or 2) - 1))
+
 
 def _flag(variable: str) -> bool:
     return os.environ.get(variable, "").lower() not in ("", "0", "false", "no")
@@ -29,6 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
             fsync=args.fsync,
             max_workers=args.workers,
             max_sessions=args.max_sessions,
+            sampling_processes=args.sampling_processes,
             metrics_port=args.metrics_port,
             dashboard_port=args.dashboard_port,
             **_security(args),
@@ -148,6 +152,14 @@ def add_commands(commands: Any) -> None:
         type=int,
         default=DEFAULT_MAX_SESSIONS,
         help="open sessions at most; clients past them make unary calls",
+    )
+    serve.add_argument(
+        "--sampling-processes",
+        type=int,
+        default=int(os.environ.get("HPOSERVE_SAMPLING_PROCESSES", _DEFAULT_SAMPLING_PROCESSES)),
+        help="processes that sample the studies whose sampler fits a model (TPE, GP, CMA-ES, "
+        "NSGA), each with a core and a GIL of its own; 0: they sample in the server "
+        "(HPOSERVE_SAMPLING_PROCESSES)",
     )
     _add_security_arguments(serve)
     _add_observability_arguments(serve)

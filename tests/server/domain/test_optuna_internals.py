@@ -46,6 +46,18 @@ def test_the_private_attributes_used_exist(study: optuna.Study) -> None:
             "Trial._trial_id": hasattr(trial, "_trial_id"),
             "Trial._suggest": callable(getattr(trial, "_suggest", None)),
             "Trial._cached_frozen_trial": hasattr(trial, "_cached_frozen_trial"),
+            # What a trial sampled elsewhere is built with (``new_trial(sampled=...)``): all
+            # that ``Trial.__init__`` sets.
+            "Trial.__init__ sets only these": set(vars(trial))
+            == {
+                "study",
+                "_trial_id",
+                "storage",
+                "_cached_frozen_trial",
+                "relative_search_space",
+                "_relative_params",
+                "_fixed_params",
+            },
             "FrozenTrial._trial_id": hasattr(study.trials[0], "_trial_id"),
             "BaseDistribution._contains": callable(
                 getattr(FloatDistribution(0.0, 1.0), "_contains", None)
@@ -114,6 +126,29 @@ def test_new_trial_samples_the_space_and_stores_nothing_when_sampling_fails(
 class _Refusing(optuna.samplers.RandomSampler):
     def sample_independent(self, *args: object, **kwargs: object) -> object:
         raise ValueError("refused")
+
+
+def test_a_trial_sampled_elsewhere_is_stored_without_sampling_again() -> None:
+    multivariate = optuna.samplers.TPESampler(seed=0, n_startup_trials=0, multivariate=True)
+    elsewhere = optuna.create_study(sampler=multivariate)
+    _, sampled = _optuna.sample_new(elsewhere, SPACE, system_attrs={"k": "v"}, number=0)
+    assert elsewhere.trials == []  # nothing stored where it was sampled
+    here = optuna.create_study(sampler=_NeverSamples())
+    trial = _optuna.new_trial(here, SPACE, sampled=sampled)
+    assert trial.params == sampled.template.params
+    assert trial.relative_params == sampled.relative_params  # drawn once, not again here
+    assert here.trials[0].system_attrs == {"k": "v"}
+    trial.report(1.0, 0)  # a live trial of ``here``
+    here.tell(trial, 1.0)
+    assert here.trials[0].intermediate_values == {0: 1.0}
+
+
+class _NeverSamples(optuna.samplers.RandomSampler):
+    def before_trial(self, *args: object) -> None:
+        raise AssertionError("sampled again")
+
+    def sample_relative(self, *args: object) -> dict[str, object]:
+        raise AssertionError("sampled again")
 
 
 def test_tell_finishes_without_a_copy_and_allows_study_stop(study: optuna.Study) -> None:

@@ -43,6 +43,7 @@ from hposerve.server.domain._leases import LeaseReaper
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import ComparisonRef, StudyRef, TrialRef
 from hposerve.server.domain._quotas import QuotaLimits, QuotaOverride, Quotas
+from hposerve.server.domain._sampling import SamplingProcesses
 from hposerve.server.domain._studies import StudyRegistry
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "QuotaOverride",
     "Quotas",
     "ResourceExhausted",
+    "SamplingProcesses",
     "StudyConfig",
     "StudyInfo",
     "StudyOptions",

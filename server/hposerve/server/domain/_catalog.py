@@ -42,6 +42,7 @@ from hposerve.server.domain._exceptions import (
 )
 from hposerve.server.domain._live_study import LiveStudy
 from hposerve.server.domain._names import StudyRef, check_namespace, study_ref_from_optuna_name
+from hposerve.server.domain._sampling import SamplingProcesses
 from hposerve.server.domain._tombstones import DeleteRecords
 from hposerve.v1 import specs_pb2
 
@@ -68,9 +69,12 @@ class StudyCatalog:
     as documented on each; nothing else on purpose.
     """
 
-    def __init__(self, storage: BaseStorage, *, exclusive: bool) -> None:
+    def __init__(
+        self, storage: BaseStorage, *, exclusive: bool, sampling: SamplingProcesses | None = None
+    ) -> None:
         self._storage = storage
         self._exclusive = exclusive
+        self._sampling = sampling
         self._live: LiveCache[StudyRef, LiveStudy] = LiveCache()
         # Creating a study writes its config right after it: one creation at a time, so that a
         # concurrent get-or-create never loads a study before its config is there. Deletes
@@ -304,7 +308,7 @@ class StudyCatalog:
             sampler=_specs.build_sampler(config.sampler, n_objectives=n),
             pruner=_specs.build_pruner(config.pruner, n_objectives=n),
         )
-        live = LiveStudy(ref, study, config, exclusive=self._exclusive)
+        live = LiveStudy(ref, study, config, exclusive=self._exclusive, sampling=self._sampling)
         requests: dict[str, list[int]] = {}
         for trial in study.get_trials(deepcopy=False):
             if trial.state == TrialState.RUNNING:

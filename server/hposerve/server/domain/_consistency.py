@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["call_started", "each_call_sees_earlier_writes"]
+__all__ = ["call_started", "each_call_sees_earlier_writes", "one_call"]
 
 C = TypeVar("C", bound=type)
 
@@ -32,7 +32,9 @@ def call_started() -> float | None:
     return started
 
 
-def _marked(method: Callable[..., Any]) -> Callable[..., Any]:
+def one_call(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks ``method`` as one call: its reads see what was written before it began."""
+
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
         if getattr(_local, "started", None) is not None:
@@ -50,5 +52,5 @@ def each_call_sees_earlier_writes(cls: C) -> C:
     """Marks every public method of ``cls`` as one call (see the module docstring)."""
     for name, member in list(vars(cls).items()):
         if not name.startswith("_") and inspect.isfunction(member):
-            setattr(cls, name, _marked(member))
+            setattr(cls, name, one_call(member))
     return cls

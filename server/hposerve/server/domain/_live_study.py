@@ -47,6 +47,7 @@ from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgume
 from hposerve.server.domain._names import StudyRef, TrialRef
 from hposerve.server.domain._provisional import trial_count
 from hposerve.server.domain._requests import RequestMemo
+from hposerve.server.domain._sampling import SamplingProcesses
 
 __all__ = [
     "Lease",
@@ -132,7 +133,13 @@ class LiveStudy:
     """One study in use. Not thread-safe by itself: callers hold its locks as documented."""
 
     def __init__(
-        self, ref: StudyRef, study: optuna.Study, config: StudyConfig, *, exclusive: bool
+        self,
+        ref: StudyRef,
+        study: optuna.Study,
+        config: StudyConfig,
+        *,
+        exclusive: bool,
+        sampling: SamplingProcesses | None = None,
     ) -> None:
         self.ref = ref
         self.study = study
@@ -152,28 +159,10 @@ class LiveStudy:
         # (another kind, other choices) once a trial exists, so it is checked before.
         self.distributions: dict[str, BaseDistribution] = {}
         self._next: int | None = None  # the number the next new trial probably gets
-        self._bind_source_trials()
-
-    def _bind_source_trials(self) -> None:
-        """Gives a warm-started sampler (CMA-ES ``source_study``) the source's trials.
-
-        They are read once, when the study is loaded, as Optuna reads ``source_trials`` once
-        when the sampler is made. A source deleted since leaves the sampler without a warm start.
-        """
-        source = _specs.source_study_of(self.config.sampler)
-        if source is None:
-            return
-        try:
-            source_id = self.storage.get_study_id_from_name(
-                StudyRef(self.ref.namespace, source).optuna_name
-            )
-            trials = self.storage.get_all_trials(source_id, deepcopy=False)
-        except KeyError:
-            _logger.warning("%s: its source study %r is gone; no warm start", self.ref, source)
-            trials = None
-        self.study.sampler = _specs.build_sampler(
-            self.config.sampler, n_objectives=len(self.config.directions), source_trials=trials
-        )
+        # Where asks with a search space are sampled, when not in this process (``_sampling``).
+        fits = _specs.fits_a_model(config.sampler) and not _specs.source_study_of(config.sampler)
+        self.sampling = sampling if fits else None
+        _bind_source_trials(self)
 
     def trial_lock(self, number: int) -> threading.Lock:
         """The lock of one trial's transitions (shared with 1 in 64 other trials)."""
@@ -249,9 +238,16 @@ class LiveStudy:
 
         if number is None:
             number = trial_count(self.storage, self.study_id, hint=self._next)
+        elsewhere = None
+        if self.sampling is not None and space:
+            elsewhere = self.sampling.sample(
+                self.study_id, self.ref.optuna_name, self.config, space,
+                system_attrs=attrs, number=number,
+            )  # fmt: skip
         trial = _optuna.new_trial(
-            self.study, space, system_attrs=attrs, on_sampled=sampled, number=number
-        )
+            self.study, space, system_attrs=attrs, on_sampled=sampled, number=number,
+            sampled=elsewhere,
+        )  # fmt: skip
         self._next = trial.number + 1
         self.lease_new(trial, expires)
         return trial
@@ -428,6 +424,28 @@ class LiveStudy:
         its trial's ``trial_lock`` held."""
         lease.expires = time.time() + self.config.options.lease_seconds
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
+
+
+def _bind_source_trials(live: LiveStudy) -> None:
+    """Gives a warm-started sampler (CMA-ES ``source_study``) the source's trials.
+
+    They are read once, when the study is loaded, as Optuna reads ``source_trials`` once
+    when the sampler is made. A source deleted since leaves the sampler without a warm start.
+    """
+    source = _specs.source_study_of(live.config.sampler)
+    if source is None:
+        return
+    try:
+        source_id = live.storage.get_study_id_from_name(
+            StudyRef(live.ref.namespace, source).optuna_name
+        )
+        trials = live.storage.get_all_trials(source_id, deepcopy=False)
+    except KeyError:
+        _logger.warning("%s: its source study %r is gone; no warm start", live.ref, source)
+        trials = None
+    live.study.sampler = _specs.build_sampler(
+        live.config.sampler, n_objectives=len(live.config.directions), source_trials=trials
+    )
 
 
 def _cleared(request_id: str) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from optuna.storages import BaseStorage
 from hposerve.server.domain._config import RETRIES_ATTR
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._sampling import SamplingProcesses
 from hposerve.server.domain._studies import StudyRegistry
 
 __all__ = ["ObservedRegistry", "Observer"]
@@ -47,8 +48,10 @@ class ObservedRegistry(StudyRegistry):
     Thread-safety: as ``StudyRegistry``; the observer is called without any lock held.
     """
 
-    def __init__(self, storage: BaseStorage, observer: Observer) -> None:
-        super().__init__(storage)
+    def __init__(
+        self, storage: BaseStorage, observer: Observer, *, sampling: SamplingProcesses | None = None
+    ) -> None:
+        super().__init__(storage, sampling=sampling)
         self._observer = observer
 
     def _sampler(self, ref: StudyRef) -> str:

@@ -11,6 +11,7 @@ Nothing here locks: callers hold the live study's locks as ``_live_study`` descr
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,10 +28,12 @@ from hposerve.server.domain._provisional import ProvisionalTrialView
 
 __all__ = [
     "BaseJournalSnapshot",
+    "Sampled",
     "cached_trial",
     "contains",
     "drop_trials_cache",
     "new_trial",
+    "sample_new",
     "refresh_trial",
     "should_skip_enqueue",
     "start_waiting",
@@ -92,35 +95,74 @@ def new_trial(
     system_attrs: Mapping[str, Any] | None = None,
     on_sampled: Callable[[FrozenTrial], None] | None = None,
     number: int | None = None,
+    sampled: Sampled | None = None,
 ) -> optuna.Trial:
     """``study.ask(space)`` in one storage record, without its scan for an enqueued trial.
 
     The caller knows there is no enqueued trial, and has checked ``space`` against the
     study's distributions (the journal checks a parameter record, not a template).
-    Optuna's ``Trial`` and the study's sampler sample ``space`` on a trial that exists only
-    in a ``ProvisionalTrialView`` (with ``system_attrs``, numbered ``number``: the number it
-    will get, which the caller knows; None counts the study's trials). ``on_sampled`` may
-    then add to it (the sampling time). Then the trial is created with all of it by one
-    ``create_new_trial`` with a template (one journal record), and the live trial returned
-    is pointed at it. A failed sampling stores nothing.
+    ``sampled`` is the trial as sampled elsewhere (``sample_new`` in a sampling process);
+    None samples here. ``on_sampled`` may then add to it (the sampling time). Then the trial
+    is created with all of it by one ``create_new_trial`` with a template (one journal
+    record), and the live trial returned is pointed at it. A failed sampling stores nothing.
+    """
+    trial = None
+    if sampled is None:
+        trial, sampled = sample_new(study, space, system_attrs=system_attrs, number=number)
+    if on_sampled is not None:
+        on_sampled(sampled.template)
+    storage = storage_of(study)
+    trial_id = storage.create_new_trial(study_id_of(study), template_trial=sampled.template)
+    if trial is None:
+        # A live trial that does not run the sampler again (``Trial.__init__`` would call its
+        # ``before_trial``): the relative parameters are those the sampling drew.
+        trial = optuna.Trial.__new__(optuna.Trial)
+        trial._fixed_params = {}
+        trial.relative_search_space = sampled.relative_search_space
+        trial._relative_params = sampled.relative_params
+    trial.study, trial.storage, trial._trial_id = study, storage, trial_id
+    trial._cached_frozen_trial = storage.get_trial(trial_id)
+    return trial
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampled:
+    """A new trial as its sampling left it, before it is stored (picklable)."""
+
+    template: FrozenTrial
+    # As Optuna's ``Trial`` holds them: None until a suggest needed them (Optuna draws them
+    # lazily, to see the latest trials).
+    relative_search_space: dict[str, BaseDistribution] | None
+    relative_params: dict[str, Any] | None
+
+
+def sample_new(
+    study: Study,
+    space: Mapping[str, BaseDistribution],
+    *,
+    system_attrs: Mapping[str, Any] | None = None,
+    number: int | None = None,
+) -> tuple[optuna.Trial, Sampled]:
+    """Samples ``space`` for a new trial without storing it.
+
+    Optuna's ``Trial`` and the study's sampler sample on a trial that exists only in a
+    ``ProvisionalTrialView`` (with ``system_attrs``, numbered ``number``: the number it will
+    get, which the caller knows; None counts the study's trials). Returns the live trial (on
+    the view) and what the sampling left.
     """
     drop_trials_cache(study)  # as study.ask does
-    storage = storage_of(study)
-    view = ProvisionalTrialView(storage, study_id_of(study), system_attrs or {}, number=number)
+    view = ProvisionalTrialView(
+        storage_of(study), study_id_of(study), system_attrs or {}, number=number
+    )
     # The same study and sampler, reading through the view. A copy of a Study gets per-thread
     # caches of its own (``Study.__setstate__``), so the provisional trial stays out of the
     # study's.
     on_view = copy.copy(study)
     on_view._storage = view
-    trial = optuna.Trial(on_view, view.trial_id)  # samples the relative params
+    trial = optuna.Trial(on_view, view.trial_id)
     for name, distribution in space.items():
         suggest(trial, name, distribution)
-    if on_sampled is not None:
-        on_sampled(view.trial)
-    trial_id = storage.create_new_trial(study_id_of(study), template_trial=view.trial)
-    trial.study, trial.storage, trial._trial_id = study, storage, trial_id
-    trial._cached_frozen_trial = storage.get_trial(trial_id)
-    return trial
+    return trial, Sampled(view.trial, trial.relative_search_space, trial._relative_params)
 
 
 def start_waiting(

@@ -188,6 +188,15 @@ def source_study_of(spec: specs_pb2.SamplerSpec | None) -> str | None:
     return spec.cmaes.source_study
 
 
+# Samplers that fit no model to the trials: an ask costs about what its bookkeeping costs.
+QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
+
+
+def fits_a_model(spec: specs_pb2.SamplerSpec | None) -> bool:
+    """Whether the sampler fits a model to the trials at each ask (TPE, the default; GP...)."""
+    return spec is None or spec.WhichOneof("kind") not in QUICK_SAMPLERS
+
+
 def build_sampler(
     spec: specs_pb2.SamplerSpec | None,
     *,

@@ -28,15 +28,13 @@ from hposerve.server.domain._exceptions import NotFound
 from hposerve.server.domain._leases import LeaseExpiry
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._sampling import SamplingProcesses
 from hposerve.server.domain._study_attrs import StudyAttributes, StudyAttrs
 from hposerve.server.domain._trials import TrialOutcomes
 from hposerve.server.storage._open import answers_from_memory, is_exclusive
 from hposerve.v1 import specs_pb2
 
 __all__ = ["StudyInfo", "StudyOptions", "StudyRef", "StudyRegistry", "TrialRecord", "TrialRef"]
-
-# Samplers that fit no model to the trials: an ask costs about what its bookkeeping costs.
-_QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
 
 
 @each_call_sees_earlier_writes
@@ -50,10 +48,12 @@ class StudyRegistry:
     as documented on each; nothing else on purpose.
     """
 
-    def __init__(self, storage: BaseStorage) -> None:
+    def __init__(self, storage: BaseStorage, *, sampling: SamplingProcesses | None = None) -> None:
+        """``sampling``: where asks of studies whose sampler fits a model are sampled (None:
+        in the calling thread). The registry uses it; its owner closes it."""
         exclusive = is_exclusive(storage)
         self._in_memory = answers_from_memory(storage)
-        self._catalog = StudyCatalog(storage, exclusive=exclusive)
+        self._catalog = StudyCatalog(storage, exclusive=exclusive, sampling=sampling)
         self._asking = TrialAsking(self._catalog.live)
         self._trials = TrialOutcomes(self._catalog.live)
         self._attrs = StudyAttributes(self._catalog.live)
@@ -249,7 +249,7 @@ class StudyRegistry:
         live = self._catalog.loaded(ref)
         if live is None or not self._in_memory:
             return False
-        return not samples or live.config.sampler.WhichOneof("kind") in _QUICK_SAMPLERS
+        return not samples or not _specs.fits_a_model(live.config.sampler)
 
     # -- the read API of the parts built on studies (comparisons) --------------------------
 

@@ -7,6 +7,7 @@ from hposerve.server.storage._open import (
     answers_from_memory,
     close_storage,
     is_exclusive,
+    mirror_of,
     open_storage,
 )
 
@@ -18,5 +19,6 @@ __all__ = [
     "answers_from_memory",
     "close_storage",
     "is_exclusive",
+    "mirror_of",
     "open_storage",
 ]

@@ -106,3 +106,40 @@ class LocalJournalBackend(BaseJournalBackend):
             os.close(self._fd)
             os.close(self._lock_fd)
             self._fd = self._lock_fd = -1
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+
+class JournalFileReader(BaseJournalBackend):
+    """Reads a journal file that a ``LocalJournalBackend`` in another process writes: each read
+    returns the lines appended since the last one. It never writes (the writer holds the lock).
+
+    A sampling process reads the server's journal with it. The writer appends each batch of
+    lines with one ``write(2)``, which a reader may see half done: the part of a line after the
+    last newline waits for the next read.
+
+    Thread-safety: not thread-safe on its own; ``JournalStorage`` calls it under its lock.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 (open for the reader's life)
+        self._partial = b""
+        self._read = 0  # log lines handed out so far
+
+    def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
+        if log_number_from != self._read:
+            raise ValueError(f"log {log_number_from} asked; this reader is at {self._read}")
+        data = self._partial + self._file.read()
+        end = data.rfind(b"\n") + 1
+        self._partial = data[end:]
+        logs = [json.loads(line) for line in data[:end].splitlines()]
+        self._read += len(logs)
+        return iter(logs)
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        raise PermissionError("a journal reader does not write; the server does")
+
+    def close(self) -> None:
+        self._file.close()

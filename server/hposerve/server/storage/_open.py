@@ -18,10 +18,12 @@ tools such as optuna-dashboard read it), ``?hposerve_backend=journal`` for the j
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import sys
 import time
+from collections.abc import Callable
 
 import optuna
 import sqlalchemy.exc
@@ -30,7 +32,7 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from hposerve.server.domain._exceptions import InvalidArgument
 from hposerve.server.domain._optuna import wrapped_backend
-from hposerve.server.storage._journal import LocalJournalBackend
+from hposerve.server.storage._journal import JournalFileReader, LocalJournalBackend
 from hposerve.server.storage._pg_url import JOURNAL_LAYOUT, is_postgres_url, split_options
 
 DEFAULT_DATA_DIR = "hposerve-data"
@@ -99,6 +101,26 @@ def _open_rdb(url: str, attempts: int = 5) -> BaseStorage:
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             time.sleep(0.2 * attempt)
     return optuna.storages.get_storage(url)
+
+
+def mirror_of(storage: BaseStorage) -> Callable[[], BaseStorage] | None:
+    """How another process opens ``storage`` to read what this one writes (a picklable
+    callable: the server's sampling processes call it), or None when it cannot.
+
+    The embedded journal is read from its file; the PostgreSQL journal from the database, as a
+    replica does. Other storages are not mirrored (their samplers run in the server).
+    """
+    backend = wrapped_backend(storage)
+    if isinstance(backend, LocalJournalBackend):
+        return functools.partial(_read_journal_file, backend.path)
+    pg_journal = sys.modules.get("hposerve.server.storage._pg_journal")
+    if pg_journal is not None and isinstance(backend, pg_journal.PostgresJournalBackend):
+        return functools.partial(JournalStorage, backend)  # a pickled copy opens its own connection
+    return None
+
+
+def _read_journal_file(path: str) -> BaseStorage:
+    return JournalStorage(JournalFileReader(path))
 
 
 def is_exclusive(storage: BaseStorage) -> bool:

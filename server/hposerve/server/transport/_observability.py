@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health
 from optuna.storages import BaseStorage
 
-from hposerve.server.domain import StudyRegistry
+from hposerve.server.domain import SamplingProcesses, StudyRegistry
 from hposerve.server.domain._observer import ObservedRegistry
 from hposerve.server.transport._health import StorageProbe, enable_reflection
 from hposerve.server.transport._metrics import Metrics, MetricsEndpoint, instrument_storage
@@ -88,9 +88,11 @@ class Observability:
         observing = ObservingInterceptor(self.metrics, self._authenticator)
         return [observing, *inner, PrincipalProbe()]
 
-    def registry(self, storage: BaseStorage) -> StudyRegistry:
+    def registry(
+        self, storage: BaseStorage, sampling: SamplingProcesses | None = None
+    ) -> StudyRegistry:
         """The registry that reports what it does to the metrics."""
-        registry = ObservedRegistry(storage, self.metrics)
+        registry = ObservedRegistry(storage, self.metrics, sampling=sampling)
         self.metrics.watch_running(registry.running_trials)
         return registry
 

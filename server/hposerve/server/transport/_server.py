@@ -23,10 +23,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from optuna.storages import BaseStorage
 
-from hposerve.server.domain import ComparisonRegistry, LeaseReaper, StudyRegistry
+from hposerve.server.domain import (
+    ComparisonRegistry,
+    LeaseReaper,
+    SamplingProcesses,
+    StudyRegistry,
+)
 from hposerve.server.domain._admin import AdminOps
 from hposerve.server.domain._quotas import QuotaLimits, Quotas, StorageUsage
-from hposerve.server.storage import close_storage, open_storage
+from hposerve.server.storage import close_storage, mirror_of, open_storage
 from hposerve.server.storage._identity import IdentityStore
 from hposerve.server.transport._admin_servicer import AdminServicer
 from hposerve.server.transport._auth import AuthInterceptor
@@ -126,6 +131,7 @@ class Server:
         *,
         identity: IdentityStore | None = None,
         observability: Observability | None = None,
+        sampling: SamplingProcesses | None = None,
     ) -> None:
         self._loop = loop
         self._grpc = grpc_server
@@ -137,9 +143,15 @@ class Server:
         self._storage = storage
         self._identity = identity
         self._observability = observability
+        self._sampling = sampling
         self._stop_lock = threading.Lock()
         self._stopped = threading.Event()
         self.port = port
+
+    @property
+    def sampling(self) -> SamplingProcesses | None:
+        """The sampling processes, if the server has them."""
+        return self._sampling
 
     @property
     def registry(self) -> StudyRegistry:
@@ -188,6 +200,8 @@ class Server:
             self._loop.close()
             self._reaper.stop()
             self._registry.close()
+            if self._sampling is not None:
+                self._sampling.close()
             close_storage(self._storage)
             if self._identity is not None:
                 self._identity.close()  # after gRPC: the last calls' audit records are in
@@ -229,6 +243,7 @@ def make_server(
     metrics_port: int | None = None,
     dashboard_port: int | None = None,
     health_interval: float = DEFAULT_HEALTH_INTERVAL,
+    sampling_processes: int = 0,
 ) -> Server:
     """Builds a server bound to ``address`` (port 0 picks a free one); call ``start()``.
 
@@ -252,6 +267,8 @@ def make_server(
         dashboard_port: Serve optuna-dashboard on the live storage on this port of the same
             host (0: a free one); None: no dashboard. With auth, it asks for a token.
         health_interval: Seconds between two storage probes (health NOT_SERVING on failure).
+        sampling_processes: Processes sampling the studies whose sampler fits a model, off the
+            server's GIL (``domain/_sampling``; embedded and PostgreSQL journals); 0: none.
     """
     _refuse_exposure(address, auth=auth, insecure=insecure)
     credentials = _server_credentials(tls_cert, tls_key, tls_client_ca)
@@ -259,17 +276,21 @@ def make_server(
     where = (storage, data_dir, identity_storage) if auth else None
     identity, admin, interceptors = _access(opened, where, quotas, bool(tls_client_ca))
     observability = Observability(
-        opened,
-        host=http_host(address),
-        metrics_port=metrics_port,
-        dashboard_port=dashboard_port,
-        authenticator=identity,
-        health_interval=health_interval,
-    )
+        opened, host=http_host(address), metrics_port=metrics_port, dashboard_port=dashboard_port,
+        authenticator=identity, health_interval=health_interval,
+    )  # fmt: skip
+    sampling = _sampling_processes(opened, sampling_processes)
     return _assemble(
         address, opened, identity, admin, observability.interceptors(interceptors), credentials,
-        max_workers, max_sessions, reap_interval, observability,
+        max_workers, max_sessions, reap_interval, observability, sampling,
     )  # fmt: skip
+
+
+def _sampling_processes(opened: BaseStorage, processes: int) -> SamplingProcesses | None:
+    """``processes`` sampling processes reading ``opened``; None for none, or for a storage
+    they cannot read (its asks sample in the server)."""
+    mirror = mirror_of(opened) if processes else None
+    return SamplingProcesses(mirror, processes) if mirror else None
 
 
 def _assemble(
@@ -283,9 +304,10 @@ def _assemble(
     max_sessions: int,
     reap_interval: float,
     observability: Observability,
+    sampling: SamplingProcesses | None,
 ) -> Server:
     """The server over opened stores, bound to ``address``; closes them if it cannot bind."""
-    registry = observability.registry(opened)
+    registry = observability.registry(opened, sampling)
     reaper = LeaseReaper(registry.reap_expired, interval=reap_interval)
     pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hposerve-rpc")
     loop = _LoopThread().start()
@@ -322,7 +344,7 @@ def _assemble(
             identity.close()
         raise OSError(f"cannot listen on {address}") from e
     parts = (loop, grpc_server, pool, registry, reaper, servicer, health_servicer, opened, port)
-    return Server(*parts, identity=identity, observability=observability)
+    return Server(*parts, identity=identity, observability=observability, sampling=sampling)
 
 
 def _access(
