@@ -194,8 +194,15 @@ RULES: dict[str, Rule] = {
 }
 
 _SESSION_PREFIX = "/hposerve.v1.StudyService/"
+# Request type -> its method: asked twice per session message (auth, metrics); a few types.
+_SESSION_METHODS: dict[type, str] = {}
 
 
 def session_method(call: str, request: Any) -> str:
     """The unary method a session message stands for (``ask_trials`` -> ``.../AskTrials``)."""
-    return _SESSION_PREFIX + type(request).DESCRIPTOR.name.removesuffix("Request")
+    kind = type(request)
+    method = _SESSION_METHODS.get(kind)
+    if method is None:
+        method = _SESSION_PREFIX + kind.DESCRIPTOR.name.removesuffix("Request")
+        _SESSION_METHODS[kind] = method
+    return method

@@ -123,13 +123,20 @@ class Metrics:
             "hposerve_auth_denials", "Calls refused PERMISSION_DENIED or UNAUTHENTICATED",
             ["namespace", "code"], registry=r,
         )  # fmt: skip
+        # (method, code) -> its children of rpcs and rpc_seconds: .labels() costs more than the
+        # increments themselves, once per call. Bounded as the label sets are.
+        self._rpc_children: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
 
     # -- what the interceptor records ----------------------------------------------------------
 
     def rpc(self, method: str, code: grpc.StatusCode, seconds: float, namespace: str) -> None:
         """One RPC (or session message) answered with ``code`` after ``seconds``."""
-        self.rpcs.labels(method, code.name).inc()
-        self.rpc_seconds.labels(method).observe(seconds)
+        children = self._rpc_children.get((method, code))
+        if children is None:  # a race makes the same children twice: labels() is idempotent
+            children = (self.rpcs.labels(method, code.name), self.rpc_seconds.labels(method))
+            self._rpc_children[method, code] = children
+        children[0].inc()
+        children[1].observe(seconds)
         if code in _DENIALS:
             self.auth_denials.labels(self._namespace(namespace), code.name).inc()
         elif code is grpc.StatusCode.RESOURCE_EXHAUSTED and not method.endswith("/Session"):

@@ -47,11 +47,12 @@ _SERVER_FAULTS = frozenset(
 )
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(slots=True)
 class _Call:
     """What is known of one call while it runs."""
 
     method: str
+    request: Any = None  # described (request id, namespace) only when a log or metric needs it
     request_id: str = ""
     namespace: str = ""
     principal: str = ""
@@ -68,8 +69,9 @@ _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
 )
 
 
-def _describe(call: _Call, request: Any) -> None:
+def _describe(call: _Call) -> None:
     """Fills in what the request names: its request id and namespace."""
+    request = call.request
     call.request_id = str(getattr(request, "request_id", "") or "")
     rule = RULES.get(call.method)
     if rule is None or request is None:
@@ -167,8 +169,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
     @contextlib.contextmanager
     def _observing(self, method: str, request: Any, context: Any) -> Iterator[_Context]:
         """Around one unary call: its record is current, and recorded when it ends."""
-        call, started = _Call(method), time.perf_counter()
-        _describe(call, request)
+        call, started = _Call(method, request), time.perf_counter()
         token = _CURRENT.set(call)
         try:
             yield _Context(context, call)
@@ -193,8 +194,7 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                 async for request in requests:
                     kind = request.WhichOneof("call")
                     inner = getattr(request, kind) if kind else None
-                    call = _Call(session_method(kind, inner) if kind else _SESSION)
-                    _describe(call, inner)
+                    call = _Call(session_method(kind, inner) if kind else _SESSION, inner)
                     pending.append((call, time.perf_counter()))
                     yield request
 
@@ -239,13 +239,16 @@ class ObservingInterceptor(grpc.aio.ServerInterceptor):
                 call.principal = principal.name if principal else ""
 
     def _record(self, call: _Call, seconds: float) -> None:
-        if self._metrics is not None:
-            self._metrics.rpc(call.method, call.code, seconds, call.namespace)
         failed = call.code is not grpc.StatusCode.OK
         level = logging.DEBUG
         if failed:
             level = logging.WARNING if call.code in _SERVER_FAULTS else logging.INFO
-        if not _logger.isEnabledFor(level):
+        logged = _logger.isEnabledFor(level)
+        if failed or logged:  # an OK call's metrics need no namespace: most calls skip this
+            _describe(call)
+        if self._metrics is not None:
+            self._metrics.rpc(call.method, call.code, seconds, call.namespace)
+        if not logged:
             return
         fields = {
             "method": call.method,
