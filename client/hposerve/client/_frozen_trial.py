@@ -25,6 +25,9 @@ from ._distributions import (
 )
 from ._enums import TrialState, state_from_proto, state_to_enum
 
+# Timestamps from 1970 to 2100 take the fast path of local_time (any platform converts them).
+_FAST_SECONDS = 4_102_444_800
+
 # Optuna's system attribute keys of constraints: a list (old format) and one key per name.
 CONSTRAINTS_KEY = "constraints"
 
@@ -36,18 +39,26 @@ def params_from_proto(
     values: dict[str, ParamValue] = {}
     distributions: dict[str, Distribution] = {}
     for p in params:
-        dist = distribution_from_proto(p.distribution) if p.HasField("distribution") else None
-        if dist is not None:
-            distributions[p.name] = dist
-        values[p.name] = typed_value(p.value, dist)
+        name = p.name
+        dist = None
+        if p.HasField("distribution"):
+            dist = distributions[name] = distribution_from_proto(p.distribution)
+        values[name] = typed_value(p.value, dist)
     return values, distributions
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object sent as text; empty text is an empty object."""
+    if not text or text == "{}":  # what most trials carry: no need for the parser
+        return {}
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
 def user_attrs_from_proto(proto: Any) -> dict[str, Any]:
     """The user attributes of a proto trial: from JSON (types kept) when the server sent it."""
     if getattr(proto, "user_attrs_json", ""):
-        attrs: dict[str, Any] = json.loads(proto.user_attrs_json)
-        return attrs
+        return json_object(proto.user_attrs_json)
     if not proto.HasField("user_attrs"):
         return {}
     return json_format.MessageToDict(proto.user_attrs)  # an old server: ints come as floats
@@ -57,7 +68,12 @@ def local_time(proto: Any, field_name: str) -> datetime.datetime | None:
     """A timestamp as Optuna keeps its times: a naive datetime in local time."""
     if not proto.HasField(field_name):
         return None
-    utc = getattr(proto, field_name).ToDatetime(tzinfo=datetime.timezone.utc)
+    stamp = getattr(proto, field_name)
+    if 0 <= stamp.seconds < _FAST_SECONDS and 0 <= stamp.nanos < 1_000_000_000:
+        # What the general form below gives, for a third of its cost (a call on every answer).
+        local = datetime.datetime.fromtimestamp(stamp.seconds).replace(fold=0)
+        return local + datetime.timedelta(microseconds=stamp.nanos // 1000)
+    utc = stamp.ToDatetime(tzinfo=datetime.timezone.utc)
     return utc.astimezone().replace(tzinfo=None)
 
 
@@ -155,7 +171,8 @@ class FrozenTrial(SuggestAliases):
     system_attrs: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "state", state_to_enum(self.state))
+        if type(self.state) is not TrialState:  # a name, or Optuna's member
+            object.__setattr__(self, "state", state_to_enum(self.state))
 
     @property
     def value(self) -> float | None:
@@ -255,5 +272,5 @@ class FrozenTrial(SuggestAliases):
             datetime_complete=local_time(proto, "complete_time"),
             name=proto.name,
             sample_seconds=proto.sample_seconds,
-            system_attrs=json.loads(proto.system_attrs_json) if proto.system_attrs_json else {},
+            system_attrs=json_object(proto.system_attrs_json),
         )

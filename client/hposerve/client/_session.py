@@ -152,26 +152,26 @@ class Session:
             grpc.RpcError: The stream failed (the session is then unusable).
             SessionTimeout: No response within ``timeout`` seconds.
         """
+        # Every call of a trial comes this way: the checks below skip work there is none of.
         with self._reading:
-            return self._call(field, request, timeout)
-
-    def _call(self, field: str, request: Any, timeout: float) -> pb.SessionResponse:
-        self.deadline = time.monotonic() + timeout
-        self._send_held()  # before the call: a tell must come after its trial's reports
-        self._requests.put(pb.SessionRequest(**{field: request}))
-        try:
-            self._read_unanswered()
-            return next(self._responses)
-        except StopIteration:
-            raise SessionClosed() from None  # the server ended the stream (it is stopping)
-        except grpc.RpcError as e:
-            if self.timed_out:
-                raise SessionTimeout() from None
-            if e.code() == grpc.StatusCode.CANCELLED:
-                raise SessionClosed() from None  # cancelled by the server, not by us
-            raise
-        finally:
-            self.deadline = float("inf")
+            self.deadline = time.monotonic() + timeout
+            if self.held:
+                self._send_held()  # before the call: a tell must come after its trial's reports
+            self._requests.put(pb.SessionRequest(**{field: request}))
+            try:
+                if self.unanswered:
+                    self._read_unanswered()
+                return next(self._responses)
+            except StopIteration:
+                raise SessionClosed() from None  # the server ended the stream (it is stopping)
+            except grpc.RpcError as e:
+                if self.timed_out:
+                    raise SessionTimeout() from None
+                if e.code() == grpc.StatusCode.CANCELLED:
+                    raise SessionClosed() from None  # cancelled by the server, not by us
+                raise
+            finally:
+                self.deadline = float("inf")
 
     def _read_unanswered(self) -> None:
         """Reads the answers of the deferred calls sent before the current one."""

@@ -8,7 +8,7 @@ from typing import Any
 
 from hposerve.v1 import study_service_pb2 as pb
 
-from ._distributions import search_space_to_proto, value_to_proto
+from ._distributions import add_search_space, value_to_proto
 from ._enums import StudyDirection, TrialState, directions_from_proto, state_to_enum, state_to_proto
 from ._errors import FailedPrecondition
 from ._heartbeat import DEFAULT_LEASE_SECONDS, Heartbeat
@@ -131,11 +131,9 @@ class Study(StudyCompat):
             The running trials.
         """
         request = pb.AskTrialsRequest(
-            parent=self.resource_name,
-            search_space=search_space_to_proto(search_space or {}),
-            count=count,
-            request_id=request_id or "",
+            parent=self.resource_name, count=count, request_id=request_id or ""
         )
+        add_search_space(request.search_space, search_space or {})
         response = self._transport.call(
             "AskTrials", request, timeout=self._transport.config.ask_timeout
         )

@@ -32,6 +32,7 @@ from ._frozen_trial import (
     check_compatible,
     check_constraint,
     constraints_of,
+    json_object,
     local_time,
     params_from_proto,
     user_attrs_from_proto,
@@ -73,9 +74,7 @@ class Trial(SuggestAliases):
         self.params, self.distributions = params_from_proto(proto.params)
         self.user_attrs: dict[str, Any] = user_attrs_from_proto(proto)
         self.datetime_start = local_time(proto, "start_time")
-        self._system_attrs: dict[str, Any] = (
-            json.loads(proto.system_attrs_json) if proto.system_attrs_json else {}
-        )
+        self._system_attrs: dict[str, Any] = json_object(proto.system_attrs_json)
         self._constraints: dict[str, float] = {}  # set here, sent with the tell
         self._intermediate: dict[int, float] = {}
         self._prune_decision: bool | None = None
