@@ -56,9 +56,9 @@ FIGURES = [
     "report_p50_ms",
     "report_p99_ms",
     "embedded_trials_per_s",
-    "in_server_sampling_trials_per_s",
-    "in_server_sampling_tell_p99_ms",
-    "sampling_processes_ratio",
+    "sampling_process_trials_per_s",
+    "sampling_process_tell_p99_ms",
+    "sampling_process_ratio",
 ]
 # Then the replicas' figures, of the databases reachable (the others are skipped with a line).
 REPLICA_FIGURES = [
