@@ -14,7 +14,7 @@ from hposerve.server.transport._server import DEFAULT_MAX_SESSIONS, DEFAULT_WORK
 
 # Half the cores, at most 4, and none below 4 cores: a sampling process only pays where a core
 # would otherwise idle (on 2 cores it gave no more trials/s and cost TPE asks ~1 ms of IPC).
-_CORES = os.cpu_count() or 1
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 _DEFAULT_SAMPLING_PROCESSES = min(4, _CORES // 2) if _CORES >= 4 else 0
 
 
