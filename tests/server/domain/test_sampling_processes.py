@@ -14,7 +14,12 @@ from optuna.trial import TrialState
 
 from hposerve.client import Client
 from hposerve.server import make_server
-from hposerve.server.domain import SamplingProcesses, StudyOptions, StudyRef, StudyRegistry
+from hposerve.server.domain import (
+    SamplingProcesses,
+    StudyOptions,
+    StudyRef,
+    StudyRegistry,
+)
 from hposerve.server.storage import close_storage, mirror_of, open_storage
 from hposerve.server.storage._journal import JournalFileReader, LocalJournalBackend
 from hposerve.v1 import specs_pb2
@@ -133,6 +138,24 @@ def test_a_process_that_cannot_open_the_storage_leaves_asks_to_the_server(tmp_pa
             (record,) = registry.ask(ref, search_space=SPACE)
             assert set(record.trial.params) == set(SPACE)
         assert sampling.pids() == [None]
+    finally:
+        sampling.close()
+        registry.close()
+        close_storage(storage)
+
+
+def test_a_process_that_fails_an_ask_leaves_it_to_the_server(tmp_path, caplog):
+    storage = open_storage(None, data_dir=tmp_path / "served")
+    other = open_storage(None, data_dir=tmp_path / "other")  # an empty journal
+    elsewhere = mirror_of(other)
+    close_storage(other)
+    sampling = SamplingProcesses(elsewhere, 1)  # a process reading a storage without the study
+    registry = StudyRegistry(storage, sampling=sampling)
+    try:
+        ref = _create(registry, "stale", TPE)
+        (record,) = registry.ask(ref, search_space=SPACE)
+        assert set(record.trial.params) == set(SPACE)
+        assert "a sampling process failed an ask" in caplog.text
     finally:
         sampling.close()
         registry.close()

@@ -20,7 +20,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server.domain import _grid, _optuna
+from hposerve.server.domain import _grid, _optuna, _specs
 from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR, check_ask_size
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
 from hposerve.server.domain._live_study import LiveStudy, TrialRecord, deleted_is_not_found
@@ -29,9 +29,6 @@ from hposerve.server.domain._names import StudyRef, TrialRef
 __all__ = ["TrialAsking"]
 
 T = TypeVar("T")
-
-# What a sampler raises on a space it cannot sample: the caller's error, not the server's.
-_SAMPLING_ERRORS = (ValueError, TypeError, ArithmeticError)
 
 
 class TrialAsking:
@@ -118,7 +115,7 @@ class TrialAsking:
                 raise FailedPrecondition(
                     f"{ref} finished during the suggest", field="trial"
                 ) from None
-            except _SAMPLING_ERRORS as e:
+            except _specs.SAMPLER_REFUSALS as e:
                 raise InvalidArgument(f"cannot suggest {name!r}: {e}", field="parameter") from e
 
     @deleted_is_not_found
@@ -253,5 +250,5 @@ def _sampled(sample: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     except optuna.exceptions.UpdateFinishedTrialError:
         # Told through another call (or replica) before this ask handed it out.
         raise FailedPrecondition("the trial finished while it was asked", field="trial") from None
-    except _SAMPLING_ERRORS as e:
+    except _specs.SAMPLER_REFUSALS as e:
         raise InvalidArgument(f"cannot sample this search space: {e}", field="search_space") from e

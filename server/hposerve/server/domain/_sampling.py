@@ -42,6 +42,7 @@ from optuna.storages import BaseStorage
 
 from hposerve.server.domain._config import StudyConfig
 from hposerve.server.domain._optuna import Sampled
+from hposerve.server.domain._specs import SAMPLER_REFUSALS
 
 __all__ = ["SampleRequest", "SamplingProcesses"]
 
@@ -95,7 +96,7 @@ class SamplingProcesses:
         number: int,
     ) -> Sampled | None:
         """The new trial sampled in the study's process; None when no process could (the
-        caller samples it). Raises what the sampler raised (a space it cannot sample)."""
+        caller samples it). Raises what the sampler raised on a space it cannot sample."""
         with self._lock:
             worker = self._assigned.get(study_id)
             if worker is None:
@@ -155,10 +156,15 @@ class _Worker:
                 _logger.warning("a sampling process failed (%s); asks sample in the server", e)
                 self._end(failed=True)
                 return None
-        if not ok:
-            raise result  # the sampler's own error, as it would raise in the server
-        assert isinstance(result, Sampled)
-        return result
+        if ok:
+            assert isinstance(result, Sampled)
+            return result
+        if isinstance(result, SAMPLER_REFUSALS):
+            raise result  # the sampler refused the space, as it would in the server
+        # Anything else is the process's own trouble (its storage, a stale read): the server
+        # samples this ask, and meets the real error there if there is one.
+        _logger.warning("a sampling process failed an ask (%r); the server samples it", result)
+        return None
 
     def _running(self) -> Connection | None:
         """The connection to a running process, started if need be; None while starting has

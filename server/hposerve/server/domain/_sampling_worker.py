@@ -66,7 +66,7 @@ def _sample(
         )
         study = optuna.load_study(study_name=request.study_name, storage=storage, sampler=sampler)
         if _optuna.study_id_of(study) != request.study_id:
-            raise KeyError(f"{request.study_name} was replaced")  # deleted: the server says so
+            raise KeyError(f"{request.study_name} was replaced")  # the server finds out why
         studies[request.study_id] = study
         while len(studies) > _MAX_STUDIES:
             studies.popitem(last=False)

@@ -191,6 +191,9 @@ def source_study_of(spec: specs_pb2.SamplerSpec | None) -> str | None:
 # Samplers that fit no model to the trials: an ask costs about what its bookkeeping costs.
 QUICK_SAMPLERS = frozenset({"random", "grid", "qmc"})
 
+# What a sampler raises on a space it cannot sample: the caller's error, not the server's.
+SAMPLER_REFUSALS = (ValueError, TypeError, ArithmeticError)
+
 
 def fits_a_model(spec: specs_pb2.SamplerSpec | None) -> bool:
     """Whether the sampler fits a model to the trials at each ask (TPE, the default; GP...)."""
