@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import pickle
 import random
 import threading
 import uuid
@@ -18,10 +19,12 @@ from pg_support import POSTGRES_URL, MakeBackend, connect, journal_rows
 
 from hposerve.server.domain._consistency import each_call_sees_earlier_writes
 from hposerve.server.storage._pg_journal import (
+    NO_SNAPSHOT,
     JournalLost,
     PostgresJournalBackend,
     postgres_layout,
 )
+from hposerve.server.storage._pg_storage import PostgresJournalStorage
 
 pytestmark = pytest.mark.postgres
 
@@ -201,8 +204,8 @@ def test_replicas_see_each_others_trials_on_the_next_call(make_backend: MakeBack
     assert [t.value for t in study_a.get_trials()] == [0.25, 0.5]
 
 
-def _fill(storage: JournalStorage, trials: int) -> None:
-    study = optuna.create_study(storage=storage, study_name="big")
+def _fill(storage: JournalStorage, trials: int, name: str = "big") -> None:
+    study = optuna.create_study(storage=storage, study_name=name)
     study.set_user_attr("k", "v")
     for n in range(trials):
         trial = study.ask()
@@ -216,8 +219,11 @@ def _state(storage: JournalStorage) -> list[Any]:
     return [(s, storage.get_all_trials(s._study_id)) for s in studies]
 
 
-def test_a_restart_from_a_snapshot_equals_a_full_replay(make_backend: MakeBackend) -> None:
-    writer = JournalStorage(make_backend(snapshot_every=1))
+@pytest.mark.parametrize("storage_class", [JournalStorage, PostgresJournalStorage])
+def test_a_restart_from_a_snapshot_equals_a_full_replay(
+    make_backend: MakeBackend, storage_class: type[JournalStorage]
+) -> None:
+    writer = storage_class(make_backend(snapshot_every=1))
     _fill(writer, 230)  # Optuna offers snapshots at trials 100 and 200
     with connect() as conn:
         (snapshot_at,) = conn.execute(
@@ -234,7 +240,7 @@ def test_a_restart_from_a_snapshot_equals_a_full_replay(make_backend: MakeBacken
         return read(log_number_from)
 
     restored_backend.read_logs = spy  # type: ignore[method-assign]
-    restored = JournalStorage(restored_backend)
+    restored = storage_class(restored_backend)
     replayed = JournalStorage(make_backend(snapshot_every=None))
 
     assert starts[0] == snapshot_at
@@ -243,6 +249,21 @@ def test_a_restart_from_a_snapshot_equals_a_full_replay(make_backend: MakeBacken
     study = optuna.load_study(study_name="big", storage=restored)
     study.tell(study.ask(), 1.0)
     assert len(optuna.load_study(study_name="big", storage=writer).trials) == 231
+
+
+def test_the_replay_is_pickled_only_for_a_snapshot_that_is_kept(make_backend: MakeBackend) -> None:
+    """Optuna pickles its whole replay every 100 trials; the backend keeps few of them."""
+    storage = PostgresJournalStorage(make_backend(snapshot_every=10_000))
+    _fill(storage, 230)
+    assert pickle.dumps(storage._replay_result) == NO_SNAPSHOT
+    assert make_backend().load_snapshot() is None
+
+    storage = PostgresJournalStorage(make_backend(snapshot_every=1))
+    _fill(storage, 101, "kept")  # Optuna offers one at trial 100
+    kept = pickle.loads(make_backend().load_snapshot() or b"")
+    # Optuna's own class: a snapshot loads in any replica, and without hposerve.
+    assert type(kept) is type(JournalStorage(make_backend())._replay_result)
+    assert pickle.dumps(storage._replay_result) != NO_SNAPSHOT
 
 
 def test_snapshots_are_kept_only_for_their_optuna_version(make_backend: MakeBackend) -> None:

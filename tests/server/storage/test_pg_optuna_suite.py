@@ -1,4 +1,6 @@
-"""Optuna's own storage test suite on ``JournalStorage(PostgresJournalBackend)``."""
+"""Optuna's own storage test suite on the PostgreSQL journal: Optuna's ``JournalStorage`` on
+the backend, and ``PostgresJournalStorage`` (what ``open_storage`` gives), whose threads share
+append round trips."""
 
 from __future__ import annotations
 
@@ -11,12 +13,14 @@ from optuna.testing.pytest_storages import StorageTestCase
 from optuna.trial import TrialState
 from pg_support import MakeBackend
 
+from hposerve.server.storage._pg_storage import PostgresJournalStorage
+
 pytestmark = pytest.mark.postgres
 
 
-@pytest.fixture
-def storage(make_backend: MakeBackend) -> BaseStorage:
-    return JournalStorage(make_backend())
+@pytest.fixture(params=[JournalStorage, PostgresJournalStorage])
+def storage(request: pytest.FixtureRequest, make_backend: MakeBackend) -> BaseStorage:
+    return request.param(make_backend())
 
 
 class TestOptunaStorageSuite(StorageTestCase):

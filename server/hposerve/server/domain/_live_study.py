@@ -254,14 +254,15 @@ class LiveStudy:
 
     def _start_waiting(
         self, space: Mapping[str, BaseDistribution], request_id: str
-    ) -> tuple[optuna.Trial | None, int]:
-        """An enqueued trial started, or None; and how many trials the study had when looked.
+    ) -> tuple[optuna.Trial | None, int | None]:
+        """An enqueued trial started, or None; and how many trials the study had when looked,
+        if that read counted them.
 
-        One read of the study's trials gives both (a database read on replicas).
+        Only the waiting trials are read: a study's list is built by a scan of all its trials.
         """
         attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
-        trials = self.storage.get_all_trials(self.study_id, deepcopy=False)
-        for frozen in (t for t in trials if t.state == TrialState.WAITING):
+        waiting = (TrialState.WAITING,)
+        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False, states=waiting):
             self.waiting = max(0, self.waiting - 1)  # taken, started or failed
             trial = _optuna.start_waiting(
                 self.study,
@@ -271,9 +272,9 @@ class LiveStudy:
                 clear_on_failure=_cleared(request_id),
             )
             if trial is not None:
-                return trial, len(trials)
+                return trial, None
         self.waiting = 0
-        return None, len(trials)
+        return None, None
 
     def resume(self, number: int, space: Mapping[str, BaseDistribution], request_id: str) -> bool:
         """Completes a trial an earlier ask with ``request_id`` handed out; call with

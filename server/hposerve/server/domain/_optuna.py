@@ -19,6 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.storages.journal._base import BaseJournalSnapshot
+from optuna.storages.journal._storage import JournalStorageReplayResult
 from optuna.study import Study
 from optuna.study._frozen import FrozenStudy
 from optuna.study._tell import _tell_with_warning
@@ -28,6 +29,7 @@ from hposerve.server.domain._provisional import ProvisionalTrialView
 
 __all__ = [
     "BaseJournalSnapshot",
+    "JournalStorageReplayResult",
     "Sampled",
     "cached_trial",
     "contains",
@@ -268,7 +270,9 @@ def wrapped_backend(storage: BaseStorage) -> object | None:
 
 # ``BaseJournalSnapshot`` (imported above) is the snapshot interface a journal backend
 # implements to let JournalStorage start from a snapshot: Optuna checks isinstance against it
-# and exports it from no public module.
+# and exports it from no public module. ``JournalStorageReplayResult`` is JournalStorage's
+# replayed state, which ``storage._pg_storage`` extends (its internals are pinned in
+# tests/server/domain/test_optuna_internals.py).
 
 
 # -- the grid sampler: Optuna's, without its per-trial scan of the study ------------------

@@ -65,10 +65,11 @@ def open_storage(
     if scheme in _RDB_SCHEMES:
         if is_postgres_url(url):
             # psycopg comes with the postgres extra: imported only when a URL needs it.
-            from hposerve.server.storage import _pg_journal
+            from hposerve.server.storage import _pg_journal, _pg_storage
 
             if _pg_journal.postgres_layout(url) == JOURNAL_LAYOUT:
-                return JournalStorage(_pg_journal.PostgresJournalBackend(url))
+                backend = _pg_journal.PostgresJournalBackend(url)
+                return _pg_storage.PostgresJournalStorage(backend)
         rdb_url, options = split_options(url)
         if "schema" in options or options.get("backend") == JOURNAL_LAYOUT:
             raise InvalidArgument(

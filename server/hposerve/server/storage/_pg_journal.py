@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import threading
 import time
 import uuid
@@ -314,14 +315,21 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     # Snapshots ---------------------------------------------------------------------------
 
+    def snapshot_due(self) -> bool:
+        """Whether ``save_snapshot`` would store a snapshot now."""
+        return (
+            self._snapshot_every is not None
+            and self._next_read - self._snapshot_log_number >= self._snapshot_every
+        )
+
     def save_snapshot(self, snapshot: bytes) -> None:
         """Stores Optuna's pickled replay state if enough logs came since the last one."""
-        if self._snapshot_every is None:
+        if snapshot == NO_SNAPSHOT:
             return
         with self._lock:
             # Optuna saves right after a full read, so the state covers what was read.
             log_number = self._next_read
-            if log_number - self._snapshot_log_number < self._snapshot_every:
+            if not self.snapshot_due():
                 return
             params = (optuna.__version__, log_number, snapshot)
             self._connection().execute(self._sql.save_snapshot, params)  # type: ignore[arg-type]
@@ -338,6 +346,16 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return None
             self._snapshot_log_number = row[0]
         return bytes(row[1])
+
+
+class NoSnapshot:
+    """What a replay state pickles to when no snapshot is due (``_pg_storage``)."""
+
+    def __reduce__(self) -> tuple[type[NoSnapshot], tuple[()]]:
+        return NoSnapshot, ()
+
+
+NO_SNAPSHOT = pickle.dumps(NoSnapshot())
 
 
 def postgres_layout(url: str) -> str:

@@ -77,7 +77,7 @@ class Statements:
             schema=schema,
             # One statement, so one transaction per batch (see the function above).
             append=(
-                f"SELECT s, l FROM {append}(%(logs)s::text[], %(batch)s::uuid, %(start)s,"
+                f"SELECT s, l FROM {append}(%(logs)b::text[], %(batch)s::uuid, %(start)s,"
                 " %(page)s, %(async)s)"
             ),
             read=f"SELECT seq, log FROM {journal} WHERE seq >= %s ORDER BY seq LIMIT %s",

@@ -18,24 +18,13 @@ from typing import Any, TypeVar
 import grpc
 from google.protobuf import empty_pb2
 
-from hposerve.server.domain import (
-    InvalidArgument,
-    NotFound,
-    StudyInfo,
-    StudyRef,
-    StudyRegistry,
-    TrialRef,
-)
+from hposerve.server.domain import InvalidArgument, NotFound, StudyInfo, StudyRef, StudyRegistry
 from hposerve.server.domain import _names as names
 from hposerve.server.domain._access import visible_studies
-from hposerve.server.domain._config import (
-    MAX_BATCH_REPORTS,
-    MAX_QUICK_REPORTS,
-    MAX_QUICK_SAMPLES,
-)
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._auth import current_principal
 from hposerve.server.transport._errors import abort_args, rpc, status_of, undecodable_reason
+from hposerve.server.transport._trial_calls import TrialCalls, report_refs
 from hposerve.v1 import study_service_pb2 as pb
 from hposerve.v1 import study_service_pb2_grpc
 
@@ -67,12 +56,12 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         self, registry: StudyRegistry, *, pool: futures.Executor, max_sessions: int
     ) -> None:
         self._registry = registry
-        self._pool = pool  # runs the session calls that are not quick
         self._max_sessions = max_sessions
         # Open sessions (touched on the event loop only): each one's task, and whether it is
         # serving a call, so that a stop ends the idle ones now.
         self._open: dict[asyncio.Task[object], bool] = {}
         self._stopping = False
+        self._calls = TrialCalls(registry, pool)
 
     def close_sessions(self) -> None:
         """Ends the idle sessions now and the busy ones after their current call (on the loop)."""
@@ -179,7 +168,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
         # Every name is checked before the first report is applied (auth checked every trial
         # already); then each report as ReportIntermediateValue applies it, stopping at the
         # first error, which is the answer.
-        refs = _report_refs(request)
+        refs = report_refs(request)
         for ref, report in zip(refs, request.reports, strict=True):
             self._registry.report(ref, step=report.step, value=report.value)
         return pb.ReportIntermediateValuesResponse()
@@ -351,32 +340,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     async def _dispatch(
         self, method: Callable[..., Any], request: Any, context: grpc.aio.ServicerContext
     ) -> Any:
-        """Makes a trial call in place on the event loop when it is quick, else on the pool."""
-        if _is_quick(self._registry, method.__name__, request):
-            return method(self, request, context)  # cheaper than a hand-off to a thread
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, method, self, request, context)
-
-
-def _is_quick(registry: StudyRegistry, method: str, request: Any) -> bool:
-    """Whether a trial call may run in place on the event loop (see ``_dispatch``)."""
-    if _samples_of(method, request) > MAX_QUICK_SAMPLES:
-        return False  # however quick each sample, many of them are not
-    if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
-        return False  # likewise for writes
-    try:
-        refs = _studies_of(method, request)
-    except InvalidArgument:
-        return True  # answered with the error, without touching anything
-    samples = method in _SAMPLING_METHODS
-    return all(registry.is_quick(ref, samples=samples) for ref in refs)
-
-
-def _samples_of(method: str, request: Any) -> int:
-    """How many parameters a trial call samples (count × parameters of an ask), about."""
-    if method != "AskTrials":
-        return 1
-    return (request.count or 1) * max(len(request.search_space), 1)
+        return await self._calls.run(self, method, request, context)
 
 
 def _no_call(request: pb.SessionRequest) -> InvalidArgument:
@@ -386,35 +350,6 @@ def _no_call(request: pb.SessionRequest) -> InvalidArgument:
         return InvalidArgument(f"the session message cannot be decoded ({reason})", field="call")
     return InvalidArgument("a session request names no call", field="call")
 
-
-def _studies_of(method: str, request: Any) -> list[StudyRef]:
-    """The studies a trial call touches: its parent, its trial's, or (heartbeat) its trials'."""
-    if method == "AskTrials":
-        return [names.study_ref_from_name(request.parent, "parent")]
-    if method == "Heartbeat":
-        return [
-            names.trial_ref_from_name(t, f"trials[{i}]").study for i, t in enumerate(request.trials)
-        ]
-    if method == "ReportIntermediateValues":
-        return list({ref.study: None for ref in _report_refs(request)})
-    return [names.trial_ref_from_name(request.trial).study]
-
-
-def _report_refs(request: pb.ReportIntermediateValuesRequest) -> list[TrialRef]:
-    """The trials of a batch of reports, one per report; refused past MAX_BATCH_REPORTS."""
-    if len(request.reports) > MAX_BATCH_REPORTS:
-        raise InvalidArgument(
-            f"{len(request.reports)} reports in one batch, more than the limit "
-            f"MAX_BATCH_REPORTS = {MAX_BATCH_REPORTS}; send them in several",
-            field="reports",
-        )
-    return [
-        names.trial_ref_from_name(r.trial, f"reports[{i}].trial")
-        for i, r in enumerate(request.reports)
-    ]
-
-
-_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
 
 # Session call (a SessionRequest field) -> the plain method that serves it.
 _SESSION_CALLS = {

@@ -1,0 +1,129 @@
+"""Where a trial call runs: in place on the event loop when it is quick, else on the pool.
+
+A hand-off to a thread costs more than a quick call itself (a report to a study of the
+embedded storage), so those run on the loop. The others (sampling with a model, a database
+round trip) run on the pool. Asks of one study take turns anyway (the study's sampling lock),
+so they wait for their turn here, on the loop, rather than each on a thread: a replica's pool
+then serves the reports and tells while a study's asks queue, and fewer threads contend for
+the interpreter with the one ask that is sampling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+
+from hposerve.server.domain import InvalidArgument, StudyRef, StudyRegistry, TrialRef
+from hposerve.server.domain import _names as names
+from hposerve.server.domain._config import (
+    MAX_BATCH_REPORTS,
+    MAX_QUICK_REPORTS,
+    MAX_QUICK_SAMPLES,
+)
+from hposerve.v1 import study_service_pb2 as pb
+
+__all__ = ["TrialCalls", "Turns", "report_refs"]
+
+_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
+
+
+class TrialCalls:
+    """Runs the trial calls of a servicer (see the module docstring)."""
+
+    def __init__(self, registry: StudyRegistry, pool: futures.Executor) -> None:
+        self._registry = registry
+        self._pool = pool
+        self._asks = Turns()  # by study name
+
+    async def run(
+        self,
+        servicer: Any,
+        method: Callable[..., Any],
+        request: Any,
+        context: grpc.aio.ServicerContext,
+    ) -> Any:
+        """``method(servicer, request, context)``, in place or on the pool."""
+        if _is_quick(self._registry, method.__name__, request):
+            return method(servicer, request, context)
+        loop = asyncio.get_running_loop()
+        if method.__name__ != "AskTrials":
+            return await loop.run_in_executor(self._pool, method, servicer, request, context)
+        async with self._asks.turn(request.parent):
+            return await loop.run_in_executor(self._pool, method, servicer, request, context)
+
+
+class Turns:
+    """One asyncio lock per key, kept while anyone holds or waits for it (on the loop only)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+def _is_quick(registry: StudyRegistry, method: str, request: Any) -> bool:
+    """Whether a trial call may run in place on the event loop (see ``TrialCalls``)."""
+    if _samples_of(method, request) > MAX_QUICK_SAMPLES:
+        return False  # however quick each sample, many of them are not
+    if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
+        return False  # likewise for writes
+    try:
+        refs = _studies_of(method, request)
+    except InvalidArgument:
+        return True  # answered with the error, without touching anything
+    samples = method in _SAMPLING_METHODS
+    return all(registry.is_quick(ref, samples=samples) for ref in refs)
+
+
+def _samples_of(method: str, request: Any) -> int:
+    """How many parameters a trial call samples (count × parameters of an ask), about."""
+    if method != "AskTrials":
+        return 1
+    return (request.count or 1) * max(len(request.search_space), 1)
+
+
+def _studies_of(method: str, request: Any) -> list[StudyRef]:
+    """The studies a trial call touches: its parent, its trial's, or (heartbeat) its trials'."""
+    if method == "AskTrials":
+        return [names.study_ref_from_name(request.parent, "parent")]
+    if method == "Heartbeat":
+        return [
+            names.trial_ref_from_name(t, f"trials[{i}]").study for i, t in enumerate(request.trials)
+        ]
+    if method == "ReportIntermediateValues":
+        return list({ref.study: None for ref in report_refs(request)})
+    return [names.trial_ref_from_name(request.trial).study]
+
+
+def report_refs(request: pb.ReportIntermediateValuesRequest) -> list[TrialRef]:
+    """The trials of a batch of reports, one per report; refused past MAX_BATCH_REPORTS."""
+    if len(request.reports) > MAX_BATCH_REPORTS:
+        raise InvalidArgument(
+            f"{len(request.reports)} reports in one batch, more than the limit "
+            f"MAX_BATCH_REPORTS = {MAX_BATCH_REPORTS}; send them in several",
+            field="reports",
+        )
+    return [
+        names.trial_ref_from_name(r.trial, f"reports[{i}].trial")
+        for i, r in enumerate(request.reports)
+    ]
+
+
+_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
