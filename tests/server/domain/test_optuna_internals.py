@@ -28,8 +28,9 @@ def study() -> optuna.Study:
     return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
 
 
-def test_the_private_attributes_used_exist(study: optuna.Study) -> None:
+def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathlib.Path) -> None:
     trial = study.ask()
+    journal = JournalStorage(LocalJournalBackend(tmp_path / "journal.log"))
     frozen = study._storage.get_all_studies()[0]
     missing = [
         what
@@ -68,9 +69,14 @@ def test_the_private_attributes_used_exist(study: optuna.Study) -> None:
             "optuna.storages.journal._base.BaseJournalSnapshot": isinstance(
                 _optuna.BaseJournalSnapshot, type
             ),
+            # What storage._pg_storage extends: the replayed state, pickled for snapshots.
+            "JournalStorage._replay_result": isinstance(
+                getattr(journal, "_replay_result", None), _optuna.JournalStorageReplayResult
+            ),
         }.items()
         if not present
     ]
+    close_storage(journal)
     assert missing == []
 
 

@@ -221,9 +221,9 @@ class LiveStudy:
         trials when this process knows there are none.
         """
         start = time.perf_counter()
-        trial, number = None, None
+        trial = None
         if not self.exclusive or self.waiting:
-            trial, number = self._start_waiting(space, request_id)
+            trial = self._start_waiting(space, request_id)
         if trial is not None:
             self.add_sample_seconds(trial, time.perf_counter() - start)
             self.lease_new(trial)
@@ -236,8 +236,7 @@ class LiveStudy:
         def sampled(trial: FrozenTrial) -> None:
             trial.system_attrs[SAMPLE_SECONDS_ATTR] = time.perf_counter() - start
 
-        if number is None:
-            number = trial_count(self.storage, self.study_id, hint=self._next)
+        number = trial_count(self.storage, self.study_id, hint=self._next)
         elsewhere = None
         if self.sampling is not None and space:
             elsewhere = self.sampling.sample(
@@ -254,11 +253,10 @@ class LiveStudy:
 
     def _start_waiting(
         self, space: Mapping[str, BaseDistribution], request_id: str
-    ) -> tuple[optuna.Trial | None, int | None]:
-        """An enqueued trial started, or None; and how many trials the study had when looked,
-        if that read counted them.
+    ) -> optuna.Trial | None:
+        """An enqueued trial started, or None.
 
-        Only the waiting trials are read: a study's list is built by a scan of all its trials.
+        Only the waiting trials are listed, not all the study's (a list built at every ask).
         """
         attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
         waiting = (TrialState.WAITING,)
@@ -272,9 +270,9 @@ class LiveStudy:
                 clear_on_failure=_cleared(request_id),
             )
             if trial is not None:
-                return trial, None
+                return trial
         self.waiting = 0
-        return None, None
+        return None
 
     def resume(self, number: int, space: Mapping[str, BaseDistribution], request_id: str) -> bool:
         """Completes a trial an earlier ask with ``request_id`` handed out; call with
