@@ -69,10 +69,21 @@ def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathli
             "optuna.storages.journal._base.BaseJournalSnapshot": isinstance(
                 _optuna.BaseJournalSnapshot, type
             ),
-            # What storage._pg_storage extends: the replayed state, pickled for snapshots.
+            # What storage._pg_storage extends: the replayed state, pickled for snapshots, and
+            # the two replays that change a trial's state.
             "JournalStorage._replay_result": isinstance(
                 getattr(journal, "_replay_result", None), _optuna.JournalStorageReplayResult
             ),
+            **{
+                f"JournalStorageReplayResult.{name}": hasattr(journal._replay_result, name)
+                for name in (
+                    "_apply_create_trial",
+                    "_apply_set_trial_state_values",
+                    "_trials",
+                    "_trial_id_to_study_id",
+                    "_studies",
+                )
+            },
         }.items()
         if not present
     ]

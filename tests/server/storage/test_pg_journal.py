@@ -14,7 +14,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.storages import JournalStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from pg_support import POSTGRES_URL, MakeBackend, connect, journal_rows
 
 from hposerve.server.domain._consistency import each_call_sees_earlier_writes
@@ -264,6 +264,38 @@ def test_the_replay_is_pickled_only_for_a_snapshot_that_is_kept(make_backend: Ma
     # Optuna's own class: a snapshot loads in any replica, and without hposerve.
     assert type(kept) is type(JournalStorage(make_backend())._replay_result)
     assert pickle.dumps(storage._replay_result) != NO_SNAPSHOT
+
+
+def test_waiting_trials_are_listed_as_a_scan_lists_them(make_backend: MakeBackend) -> None:
+    """The index of waiting trials, against a scan, as two replicas enqueue and start them."""
+    waiting = (TrialState.WAITING,)
+    a, b = PostgresJournalStorage(make_backend()), PostgresJournalStorage(make_backend())
+    study = optuna.create_study(storage=a, study_name="w")
+    study_id = study._study_id
+    on_b = optuna.load_study(study_name="w", storage=b)
+
+    def scanned(storage: JournalStorage) -> list[FrozenTrial]:
+        trials = storage.get_all_trials(study_id, deepcopy=False)
+        return [t for t in trials if t.state == TrialState.WAITING]
+
+    def agree() -> list[Any]:
+        listed = [s.get_all_trials(study_id, states=waiting) for s in (a, b)]
+        assert listed[0] == scanned(a) and listed[1] == scanned(b)
+        return [t.system_attrs["fixed_params"] for t in listed[0]]
+
+    study.enqueue_trial({"x": 1})
+    on_b.enqueue_trial({"x": 2})
+    on_b.enqueue_trial({"x": 3})
+    assert agree() == [{"x": 1}, {"x": 2}, {"x": 3}]
+    on_b.tell(on_b.ask({"x": optuna.distributions.IntDistribution(0, 9)}), 1.0)  # starts x=1
+    study.tell(study.ask(), 1.0)  # x=2
+    assert agree() == [{"x": 3}]
+    assert PostgresJournalStorage(make_backend()).get_all_trials(study_id, states=waiting) == (
+        scanned(a)
+    )  # rebuilt by a replica that replays the journal
+    optuna.delete_study(study_name="w", storage=a)
+    with pytest.raises(KeyError):
+        a.get_all_trials(study_id, states=waiting)
 
 
 def test_snapshots_are_kept_only_for_their_optuna_version(make_backend: MakeBackend) -> None:

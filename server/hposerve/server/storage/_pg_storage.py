@@ -1,20 +1,25 @@
-"""Optuna's ``JournalStorage`` on the PostgreSQL journal, without the snapshots it would throw
-away.
+"""Optuna's ``JournalStorage`` on the PostgreSQL journal, without two costs that grow with it.
 
-Optuna's ``JournalStorage`` offers its backend a snapshot every 100 trials, and pickles its
-whole replayed state to do so, under the lock that every storage call of the process waits
-for: 13 ms at 1,000 trials, 60 ms at 4,000, growing with the journal. The PostgreSQL backend
-keeps one only every ``snapshot_every`` logs (10,000 by default) and discards the rest. Here
-the replayed state pickles to a small marker (``NoSnapshot``) unless the backend would keep
-it, so a replica pays for a snapshot only when it stores one.
+Snapshots. Optuna's ``JournalStorage`` offers its backend a snapshot every 100 trials, and
+pickles its whole replayed state to do so, under the lock that every storage call of the
+process waits for: 13 ms at 1,000 trials, 60 ms at 4,000. The PostgreSQL backend keeps one
+only every ``snapshot_every`` logs (10,000 by default) and discards the rest. Here the replayed
+state pickles to a small marker (``NoSnapshot``) unless the backend would keep it.
+
+Waiting trials. Each ask on a replica looks for trials that another replica enqueued; Optuna
+finds them by a scan of all the study's trials (0.3 ms at 4,000 trials, 2.3 ms at 20,000, under
+the study's sampling lock). The replay here keeps the waiting trials of each study as it
+applies the logs, and ``get_all_trials(..., states=(WAITING,))`` reads them from there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Container
 from typing import Any
 
 from optuna.storages import JournalStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain._optuna import JournalStorageReplayResult
 from hposerve.server.storage._pg_journal import NoSnapshot, PostgresJournalBackend
@@ -22,30 +27,60 @@ from hposerve.server.storage._pg_journal import NoSnapshot, PostgresJournalBacke
 __all__ = ["PostgresJournalStorage"]
 
 
+_OWN = ("_snapshot_due", "_waiting")  # what _Replay adds to Optuna's state
+
+
 class _Replay(JournalStorageReplayResult):
-    """Optuna's replayed state, pickled in full only when a snapshot is due."""
+    """Optuna's replayed state, pickled in full only when a snapshot is due, and with the
+    waiting trials of each study kept (see the module docstring)."""
 
     _snapshot_due: Callable[[], bool]
+    _waiting: dict[int, set[int]]  # study id -> ids of its waiting trials
 
     @classmethod
     def adopt(cls, replay: JournalStorageReplayResult, due: Callable[[], bool]) -> _Replay:
         adopted = cls.__new__(cls)
         vars(adopted).update(vars(replay))
         adopted._snapshot_due = due
+        adopted._waiting = {}
+        for trial_id, trial in adopted._trials.items():
+            if trial.state == TrialState.WAITING:
+                study_id = adopted._trial_id_to_study_id[trial_id]
+                adopted._waiting.setdefault(study_id, set()).add(trial_id)
         return adopted
+
+    def waiting_trials(self, study_id: int) -> list[FrozenTrial]:
+        """The study's waiting trials, in order; KeyError if there is no such study."""
+        if study_id not in self._studies:
+            return self.get_all_trials(study_id, (TrialState.WAITING,))  # Optuna's KeyError
+        return [self._trials[i] for i in sorted(self._waiting.get(study_id, ()))]
+
+    def _apply_create_trial(self, log: dict[str, Any]) -> None:
+        created = len(self._trials)  # the id Optuna gives the trial, if it creates it
+        super()._apply_create_trial(log)
+        if len(self._trials) > created and self._trials[created].state == TrialState.WAITING:
+            self._waiting.setdefault(log["study_id"], set()).add(created)
+
+    def _apply_set_trial_state_values(self, log: dict[str, Any]) -> None:
+        super()._apply_set_trial_state_values(log)
+        trial_id = log["trial_id"]
+        trial = self._trials.get(trial_id)
+        if trial is not None and trial.state != TrialState.WAITING:
+            self._waiting.get(self._trial_id_to_study_id[trial_id], set()).discard(trial_id)
 
     def __reduce__(self) -> Any:
         if not self._snapshot_due():
             return NoSnapshot().__reduce__()
         # Pickled as Optuna's own class, so that a snapshot loads in any replica and without
         # hposerve.
-        state = {k: v for k, v in vars(self).items() if k != "_snapshot_due"}
+        state = {k: v for k, v in vars(self).items() if k not in _OWN}
         return object.__new__, (JournalStorageReplayResult,), state
 
 
 class PostgresJournalStorage(JournalStorage):
     """``JournalStorage(PostgresJournalBackend(...))`` that pickles a snapshot only when the
-    backend stores it. Thread-safe and process-safe, as Optuna's."""
+    backend stores it, and lists waiting trials without a scan. Thread-safe and process-safe,
+    as Optuna's."""
 
     def __init__(self, backend: PostgresJournalBackend) -> None:
         super().__init__(backend)  # loads the last snapshot, if any, and replays the rest
@@ -54,6 +89,21 @@ class PostgresJournalStorage(JournalStorage):
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
         self._adopt()
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[FrozenTrial]:
+        if states != (TrialState.WAITING,):
+            return super().get_all_trials(study_id, deepcopy, states)
+        with self._thread_lock:
+            self._sync_with_backend()
+            replay = self._replay_result
+            assert isinstance(replay, _Replay)
+            trials = replay.waiting_trials(study_id)
+        return copy.deepcopy(trials) if deepcopy else trials
 
     def _adopt(self) -> None:
         backend = self._backend
