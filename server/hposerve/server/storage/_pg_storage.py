@@ -70,7 +70,7 @@ class _Replay(JournalStorageReplayResult):
 
     def __reduce__(self) -> Any:
         if not self._snapshot_due():
-            return NoSnapshot().__reduce__()
+            return NoSnapshot, ()  # what NO_SNAPSHOT holds
         # Pickled as Optuna's own class, so that a snapshot loads in any replica and without
         # hposerve.
         state = {k: v for k, v in vars(self).items() if k not in _OWN}

@@ -2,17 +2,17 @@
 
 A hand-off to a thread costs more than a quick call itself (a report to a study of the
 embedded storage), so those run on the loop. The others (sampling with a model, a database
-round trip) run on the pool. Asks of one study take turns anyway (the study's sampling lock),
-so they wait for their turn here, on the loop, rather than each on a thread: a replica's pool
-then serves the reports and tells while a study's asks queue, and fewer threads contend for
-the interpreter with the one ask that is sampling.
+round trip) run on the pool. Asks and suggests of one study take turns anyway (the study's
+sampling lock), so they wait for their turn here, on the loop, rather than each on a thread: a
+replica's pool then serves the reports and tells while a study's asks queue, and fewer threads
+contend for the interpreter with the one ask that is sampling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent import futures
 from typing import Any
 
@@ -38,7 +38,7 @@ class TrialCalls:
     def __init__(self, registry: StudyRegistry, pool: futures.Executor) -> None:
         self._registry = registry
         self._pool = pool
-        self._asks = Turns()  # by study name
+        self._samplings = Turns()  # by study
 
     async def run(
         self,
@@ -51,9 +51,10 @@ class TrialCalls:
         if _is_quick(self._registry, method.__name__, request):
             return method(servicer, request, context)
         loop = asyncio.get_running_loop()
-        if method.__name__ != "AskTrials":
+        if method.__name__ not in _SAMPLING_METHODS:
             return await loop.run_in_executor(self._pool, method, servicer, request, context)
-        async with self._asks.turn(request.parent):
+        (study,) = _studies_of(method.__name__, request)  # parsed fine by _is_quick
+        async with self._samplings.turn(study):
             return await loop.run_in_executor(self._pool, method, servicer, request, context)
 
 
@@ -61,10 +62,10 @@ class Turns:
     """One asyncio lock per key, kept while anyone holds or waits for it (on the loop only)."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: str) -> AsyncIterator[None]:
+    async def turn(self, key: Hashable) -> AsyncIterator[None]:
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
         try:
