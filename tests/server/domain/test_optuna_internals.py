@@ -69,11 +69,15 @@ def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathli
             "optuna.storages.journal._base.BaseJournalSnapshot": isinstance(
                 _optuna.BaseJournalSnapshot, type
             ),
-            # What storage._pg_storage extends: the replayed state, pickled for snapshots, and
-            # the two replays that change a trial's state.
+            # What storage._pg_storage extends: the replayed state, pickled for snapshots, the
+            # two replays that change a trial's state, and what reads without the lock use.
             "JournalStorage._replay_result": isinstance(
                 getattr(journal, "_replay_result", None), _optuna.JournalStorageReplayResult
             ),
+            "JournalStorage._sync_with_backend": callable(
+                getattr(journal, "_sync_with_backend", None)
+            ),
+            "JournalStorage._thread_lock": hasattr(journal, "_thread_lock"),
             **{
                 f"JournalStorageReplayResult.{name}": hasattr(journal._replay_result, name)
                 for name in (
@@ -82,6 +86,8 @@ def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathli
                     "_trials",
                     "_trial_id_to_study_id",
                     "_studies",
+                    "_study_id_to_trial_ids",
+                    "log_number_read",
                 )
             },
         }.items()

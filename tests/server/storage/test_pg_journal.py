@@ -497,3 +497,59 @@ def test_a_trial_through_the_registry_is_three_appends_and_a_query_per_call(
     assert len(queries) <= 30  # at most one per call
     stored = registry.list_trials(ref, states=[], after=-1, limit=100)
     assert [len(r.trial.params) for r in stored] == [5] * 10
+
+
+@pytest.mark.parametrize("storage_class", [JournalStorage, PostgresJournalStorage])
+def test_a_call_sees_the_trials_another_replica_changed_before_it_began(
+    make_backend: MakeBackend, storage_class: type[JournalStorage]
+) -> None:
+    a, b = storage_class(make_backend()), storage_class(make_backend())
+    study_id = optuna.create_study(storage=b, study_name="s")._study_id
+    first = b.create_new_trial(study_id)
+    calls = _Calls()
+    assert calls.run(lambda: a.get_trial(first).user_attrs) == {}
+
+    def b_writes_during_the_call() -> dict[str, Any]:
+        a.get_all_trials(study_id)  # A looks: the rest of the call needs no query
+        b.set_trial_user_attr(first, "k", 1)
+        b.create_new_trial(study_id)
+        return a.get_trial(first).user_attrs
+
+    assert calls.run(b_writes_during_the_call) == {}
+    # The next call began after B's writes: A sees them, from any read.
+    assert calls.run(lambda: a.get_trial(first).user_attrs) == {"k": 1}
+    second = calls.run(lambda: a.get_trial_id_from_study_id_trial_number(study_id, 1))
+    assert a.get_trial(second).number == 1
+    with pytest.raises(KeyError):
+        calls.run(lambda: a.get_trial_id_from_study_id_trial_number(study_id, 2))
+
+
+def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBackend) -> None:
+    """A write holds the storage's lock while its log travels. A read in a call that has
+    looked since it began answers without the lock; any other read waits for it."""
+    storage = PostgresJournalStorage(make_backend())
+    study_id = optuna.create_study(storage=storage, study_name="s")._study_id
+    trial_id = storage.create_new_trial(study_id)
+    calls = _Calls()
+    looked, held = threading.Event(), threading.Event()
+
+    def reads() -> tuple[int, int]:
+        storage.get_all_trials(study_id)  # looks, under the lock
+        looked.set()
+        held.wait(10)
+        number = storage.get_trial(trial_id).number
+        return number, storage.get_trial_id_from_study_id_trial_number(study_id, 0)
+
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        in_call = pool.submit(calls.run, reads)
+        assert looked.wait(10)
+        with storage._thread_lock:  # as a write on its way holds it
+            held.set()
+            assert in_call.result(timeout=5) == (0, trial_id)
+            outside = pool.submit(storage.get_trial, trial_id)
+            next_call = pool.submit(calls.run, lambda: storage.get_trial(trial_id).number)
+            for waiting in (outside, next_call):
+                with pytest.raises(TimeoutError):
+                    waiting.result(timeout=0.3)
+        assert outside.result(timeout=10).number == 0
+        assert next_call.result(timeout=10) == 0

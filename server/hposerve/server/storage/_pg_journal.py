@@ -126,6 +126,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     def _init_state(self) -> None:
         self._lock = threading.Lock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._cursors: dict[str, psycopg.Cursor[Any]] = {}  # of _conn, by use
         self._closed = False
         # Where the next read_logs is expected to start: an append prefetches from there.
         self._next_read = 0
@@ -134,6 +135,9 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._tail: list[_Row] = []
         self._tail_start = 0
         self._tail_fetched_at = -math.inf
+        # (when the last whole fetch was sent, the log number it ended at), in one attribute so
+        # that ``holds_call`` reads it without the lock
+        self._fetched: tuple[float, int] = (-math.inf, 0)
         self._snapshot_log_number = 0
         # The last log read, (number, text): on reconnecting, it must still be there.
         self._last_read: _Row | None = None
@@ -178,8 +182,18 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 autocommit=True,
                 connect_timeout=max(1, round(self._connect_timeout)),
             )
+            self._cursors = {}
             self._check_not_lost(self._conn)
         return self._conn
+
+    def _cursor(self, use: str) -> psycopg.Cursor[Any]:
+        """The connection's cursor for ``use`` (a statement of the hot path), kept: making one
+        per statement cost about 45 µs of CPU and 80 µs of wall time."""
+        conn = self._connection()
+        cursor = self._cursors.get(use)
+        if cursor is None:
+            cursor = self._cursors[use] = conn.cursor()
+        return cursor
 
     def _check_not_lost(self, conn: psycopg.Connection[Any]) -> None:
         if self._last_read is None:
@@ -225,6 +239,18 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     def _keep_tail(self, start: int, rows: list[_Row], fetched_at: float) -> None:
         self._tail, self._tail_start, self._tail_fetched_at = rows, start, fetched_at
+        # A full page may have more after it: it vouches for nothing.
+        self._fetched = (fetched_at, start + len(rows)) if len(rows) < _PAGE else (-math.inf, 0)
+
+    def holds_call(self, replayed: int) -> bool:
+        """Whether a replay that has read the logs before ``replayed`` holds every log committed
+        before this registry call began: the last fetch was sent after it began, and the replay
+        has read all of it. Takes no lock, to be asked while an append is on its way."""
+        started = call_started()
+        if started is None:
+            return False
+        fetched_at, end = self._fetched
+        return fetched_at >= started and replayed >= end
 
     def _iter_logs(self, position: int, rows: list[_Row] | None) -> Iterator[dict[str, Any]]:
         while True:
@@ -254,7 +280,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     def _query_page(self, position: int) -> list[_Row]:
         fetched_at = time.monotonic()
-        cursor = self._connection().execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
+        cursor = self._cursor("read").execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
         rows = cursor.fetchall()
         self._keep_tail(position, rows, fetched_at)
         return rows
@@ -283,19 +309,19 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     def _append_once(self, texts: list[str], batch: uuid.UUID, *, retry: bool = False) -> None:
         conn = self._connection()
         start = self._next_read
-        append = conn.cursor()
+        append, flush = self._cursor("append"), self._cursor("flush")
         fetched_at = time.monotonic()
         try:
             with conn.pipeline():
                 self._execute_append(append, texts, batch, start)
                 if self._group_commit:
-                    conn.execute(self._sql.flush)  # type: ignore[arg-type]
+                    flush.execute(self._sql.flush)  # type: ignore[arg-type]
         except psycopg.errors.UniqueViolation as e:
             if retry and (e.diag.constraint_name or "").endswith("_batch_key"):
                 # The lost attempt had committed: the batch is in the log once, perhaps not
                 # durable yet.
                 if self._group_commit:
-                    conn.execute(self._sql.flush)  # type: ignore[arg-type]
+                    flush.execute(self._sql.flush)  # type: ignore[arg-type]
                 return
             raise
         self._keep_tail(start, append.fetchall(), fetched_at)

@@ -10,6 +10,15 @@ Waiting trials. Each ask on a replica looks for trials that another replica enqu
 finds them by a scan of all the study's trials (0.3 ms at 4,000 trials, 2.3 ms at 20,000, under
 the study's sampling lock). The replay here keeps the waiting trials of each study as it
 applies the logs, and ``get_all_trials(..., states=(WAITING,))`` reads them from there.
+
+Reads without the lock. Optuna's ``JournalStorage`` takes its one lock for every read, and a
+write holds it while its log travels to the database and back: under load each read of an ask
+waited about 1.5 ms for the lock, five times per ask. ``get_trial`` and
+``get_trial_id_from_study_id_trial_number`` answer from the replay without the lock when it
+already holds every log committed before the registry call began (``holds_call``): taking the
+lock would only have waited for writes that are not acknowledged yet. The replay replaces a
+trial's ``FrozenTrial`` whole and only appends to a study's list of trials, so a read of one
+entry sees it before or after a change, never halfway.
 """
 
 from __future__ import annotations
@@ -83,6 +92,7 @@ class PostgresJournalStorage(JournalStorage):
     as Optuna's."""
 
     def __init__(self, backend: PostgresJournalBackend) -> None:
+        self._replayed = 0  # the logs before this are replayed whole (see _sync_with_backend)
         super().__init__(backend)  # loads the last snapshot, if any, and replays the rest
         self._adopt()
 
@@ -105,7 +115,31 @@ class PostgresJournalStorage(JournalStorage):
             trials = replay.waiting_trials(study_id)
         return copy.deepcopy(trials) if deepcopy else trials
 
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        if not self._holds_call():
+            return super().get_trial(trial_id)
+        return self._replay_result.get_trial(trial_id)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        if not self._holds_call():
+            return super().get_trial_id_from_study_id_trial_number(study_id, trial_number)
+        ids = self._replay_result._study_id_to_trial_ids[study_id]  # Optuna's KeyError if none
+        if len(ids) <= trial_number:
+            raise KeyError(f"No trial with {trial_number=} exists in study with {study_id=}.")
+        return ids[trial_number]
+
+    def _sync_with_backend(self) -> None:
+        super()._sync_with_backend()
+        # Only once every log read is applied: Optuna counts a log read before applying it.
+        self._replayed = self._replay_result.log_number_read
+
+    def _holds_call(self) -> bool:
+        backend = self._backend
+        assert isinstance(backend, PostgresJournalBackend)
+        return backend.holds_call(self._replayed)
+
     def _adopt(self) -> None:
         backend = self._backend
         assert isinstance(backend, PostgresJournalBackend)
         self._replay_result = _Replay.adopt(self._replay_result, backend.snapshot_due)
+        self._replayed = self._replay_result.log_number_read
