@@ -125,6 +125,3 @@ def report_refs(request: pb.ReportIntermediateValuesRequest) -> list[TrialRef]:
         names.trial_ref_from_name(r.trial, f"reports[{i}].trial")
         for i, r in enumerate(request.reports)
     ]
-
-
-_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
