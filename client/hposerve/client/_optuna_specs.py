@@ -14,6 +14,7 @@ before its tell, sending the values as the trial's constraints (see ``Study.tell
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ ConstraintsFunc = Callable[[Any], Any]
 _IGNORED = frozenset(
     {"_constraints_func", "_warn_independent_sampling", "_warn_asynchronous_seeding"}
 )
+_LOCKS = (type(threading.Lock()), type(threading.RLock()))
 _CROSSOVERS = {
     "UniformCrossover": "uniform",
     "BLXAlphaCrossover": "blxalpha",
@@ -295,6 +297,8 @@ def _same(a: Any, b: Any, *, rng_free: bool) -> bool:
     if type(a) is not type(b):
         return False
     name = type(a).__name__
+    if isinstance(a, _LOCKS):
+        return True  # a lock carries no setting (Optuna's GA samplers hold one)
     if name == "LazyRandomState" and rng_free:
         return True
     if name == "RandomState":
