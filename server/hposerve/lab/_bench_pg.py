@@ -33,7 +33,14 @@ from hposerve.lab._bench_cases import case_concurrent
 from hposerve.lab._bench_processes import free_port, python_module, server_process
 from hposerve.lab._bench_workload import Sizes
 
-__all__ = ["DEFAULT_POSTGRES_URL", "DEFAULT_REDIS_URL", "case_replicas", "main", "measure"]
+__all__ = [
+    "DEFAULT_POSTGRES_URL",
+    "DEFAULT_REDIS_URL",
+    "case_replicas",
+    "fresh_journal",
+    "main",
+    "measure",
+]
 
 DEFAULT_POSTGRES_URL = os.environ.get(
     "HPOSERVE_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -125,7 +132,7 @@ def _setups(pg_url: str, redis_url: str) -> list[tuple[str, Callable[[], Any], s
     """(figure prefix, context manager yielding a storage URL, what the storage is)."""
 
     def journal() -> Any:
-        return _pg_url_with(pg_url, lambda s: f"hposerve_backend=journal&hposerve_schema={s}")
+        return fresh_journal(pg_url)
 
     def rdb() -> Any:
         # Optuna's tables in a schema of their own: the search path names it.
@@ -136,6 +143,13 @@ def _setups(pg_url: str, redis_url: str) -> list[tuple[str, Callable[[], Any], s
         ("pg_rdb", rdb, "Optuna's RDBStorage on PostgreSQL"),
         ("redis", lambda: _redis_database(redis_url), "Optuna's journal on Redis"),
     ]
+
+
+@contextlib.contextmanager
+def fresh_journal(url: str) -> Iterator[str]:
+    """The URL of hposerve's PostgreSQL journal in a fresh schema on ``url``; dropped after."""
+    with _pg_url_with(url, lambda s: f"hposerve_backend=journal&hposerve_schema={s}") as journal:
+        yield journal
 
 
 @contextlib.contextmanager
