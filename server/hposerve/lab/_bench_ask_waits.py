@@ -29,7 +29,6 @@ from typing import Any
 
 __all__ = ["main"]
 
-_STUDY = "bench-concurrent"  # the trainers' study (``case_concurrent``)
 # (module, owner in it or None for the module, attribute): what an ask calls, timed inside asks.
 _TIMED = (
     ("hposerve.server.domain._live_study", "LiveStudy", "_start_waiting"),
@@ -75,6 +74,11 @@ class _Timers:
             if ask:
                 self._local.asking = False
 
+    def snapshot(self) -> str:
+        """The totals so far, as JSON."""
+        with self._lock:
+            return json.dumps(self.totals)
+
     def wrap(self, function: Callable[..., Any], name: str) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             with self.timed(name):
@@ -108,12 +112,13 @@ def _install(timers: _Timers) -> None:
 
     from optuna.storages import JournalStorage
 
+    from hposerve.lab._bench_cases import CONCURRENT_STUDY
     from hposerve.server.domain._live_study import LiveStudy
 
     ask = LiveStudy.ask
 
     def timed_ask(live: LiveStudy, *args: Any, **kwargs: Any) -> Any:
-        with timers.timed("ask", ask=live.ref.study == _STUDY):
+        with timers.timed("ask", ask=live.ref.study == CONCURRENT_STUDY):
             return ask(live, *args, **kwargs)
 
     LiveStudy.ask = timed_ask  # type: ignore[method-assign,assignment]
@@ -144,10 +149,8 @@ def _child(out: str, serve_argv: list[str]) -> int:
     def write() -> None:
         while True:
             time.sleep(0.5)
-            with timers._lock:
-                text = json.dumps(timers.totals)
             with open(out + ".tmp", "w") as f:
-                f.write(text)
+                f.write(timers.snapshot())
             os.replace(out + ".tmp", out)
 
     threading.Thread(target=write, daemon=True).start()

@@ -26,6 +26,7 @@ from hposerve.lab._bench_workload import (
 )
 
 __all__ = [
+    "CONCURRENT_STUDY",
     "case_auth_tls",
     "case_breakdown",
     "case_concurrent",
@@ -35,6 +36,8 @@ __all__ = [
     "case_service_random",
     "case_tpe",
 ]
+
+CONCURRENT_STUDY = "bench-concurrent"  # the trainers' study of ``case_concurrent``
 
 
 def case_service_random(target: str, sizes: Sizes) -> dict[str, float]:
@@ -235,7 +238,7 @@ def case_concurrent(
 
     with Client(target, config=ClientConfig(load_balancing=load_balancing)) as client:
         client.create_study(
-            name="bench-concurrent", sampler={"type": "random"}, pruner={"type": "none"}
+            name=CONCURRENT_STUDY, sampler={"type": "random"}, pruner={"type": "none"}
         )
     stop = threading.Event()
     background = [
@@ -254,7 +257,7 @@ def case_concurrent(
             target=_trainer_process,
             args=(
                 target,
-                "bench-concurrent",
+                CONCURRENT_STUDY,
                 sizes.concurrent_threads,
                 sizes.concurrent_seconds,
                 send,

@@ -51,7 +51,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import psycopg
@@ -67,6 +67,23 @@ from hposerve.server.storage._pg_url import libpq_url, split_options
 # Logs per read query: bounds the memory a replay from log 0 needs at once.
 _PAGE = 10_000
 _Row = tuple[int, str]
+
+
+class _Tail(NamedTuple):
+    """Rows fetched from log ``start`` on, by a fetch sent at ``fetched_at``."""
+
+    start: int
+    rows: list[_Row]
+    fetched_at: float
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.rows)
+
+    def holds(self, started: float | None) -> bool:
+        """Whether the rows hold every log committed before ``started`` (a call's beginning):
+        the fetch was sent after it, and was not a full page (there may be more after one)."""
+        return started is not None and self.fetched_at >= started and len(self.rows) < _PAGE
 
 
 class JournalGap(RuntimeError):
@@ -130,14 +147,10 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self._closed = False
         # Where the next read_logs is expected to start: an append prefetches from there.
         self._next_read = 0
-        # The rows last fetched (by a read, or after an append), numbered from _tail_start,
-        # and when that fetch was sent: a read in a call that began before then needs no query.
-        self._tail: list[_Row] = []
-        self._tail_start = 0
-        self._tail_fetched_at = -math.inf
-        # (when the last whole fetch was sent, the log number it ended at), in one attribute so
-        # that ``holds_call`` reads it without the lock
-        self._fetched: tuple[float, int] = (-math.inf, 0)
+        # The rows last fetched (by a read, or after an append) and when that fetch was sent: a
+        # read in a call that began before then needs no query. One attribute, replaced whole,
+        # so that ``holds_call`` reads it without the lock.
+        self._tail = _Tail(0, [], -math.inf)
         self._snapshot_log_number = 0
         # The last log read, (number, text): on reconnecting, it must still be there.
         self._last_read: _Row | None = None
@@ -228,29 +241,20 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     def _fresh_tail(self, start: int) -> list[_Row] | None:
         """The fetched rows from ``start`` on if they are fresh enough for this call, else None."""
-        started = call_started()
-        if started is None or self._tail_fetched_at < started:
+        tail = self._tail
+        if not tail.holds(call_started()) or not tail.start <= start <= tail.end:
             return None
-        if not self._tail_start <= start <= self._tail_start + len(self._tail):
-            return None
-        if len(self._tail) >= _PAGE:
-            return None  # a full page: there may be more
-        return self._tail[start - self._tail_start :]
+        return tail.rows[start - tail.start :]
 
     def _keep_tail(self, start: int, rows: list[_Row], fetched_at: float) -> None:
-        self._tail, self._tail_start, self._tail_fetched_at = rows, start, fetched_at
-        # A full page may have more after it: it vouches for nothing.
-        self._fetched = (fetched_at, start + len(rows)) if len(rows) < _PAGE else (-math.inf, 0)
+        self._tail = _Tail(start, rows, fetched_at)
 
     def holds_call(self, replayed: int) -> bool:
         """Whether a replay that has read the logs before ``replayed`` holds every log committed
         before this registry call began: the last fetch was sent after it began, and the replay
         has read all of it. Takes no lock, to be asked while an append is on its way."""
-        started = call_started()
-        if started is None:
-            return False
-        fetched_at, end = self._fetched
-        return fetched_at >= started and replayed >= end
+        tail = self._tail
+        return tail.holds(call_started()) and replayed >= tail.end
 
     def _iter_logs(self, position: int, rows: list[_Row] | None) -> Iterator[dict[str, Any]]:
         while True:
