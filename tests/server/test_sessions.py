@@ -23,6 +23,7 @@ from hposerve.server import make_server
 from hposerve.server.domain._config import MAX_BATCH_REPORTS
 from hposerve.server.transport._study_servicer import StudyServicer
 from hposerve.v1 import study_service_pb2 as pb
+from hposerve.v1 import types_pb2
 
 SPACE = {"x": FloatDistribution(0.0, 1.0)}
 
@@ -240,7 +241,7 @@ def test_deferred_reports_reach_the_server_when_the_client_closes(target, study_
     assert got.intermediate_values == {s: float(s) for s in range(10)}
 
 
-# -- deferred reports made while one is in flight: held, and sent as one batch -----------------
+# -- deferred reports: held, carried by the tell or sent as one batch -------------------------
 
 
 @pytest.fixture
@@ -262,7 +263,7 @@ def _calls(seen: list[tuple[str, object]]) -> list[str]:
     return [call for call, _ in seen if call != "heartbeat"]
 
 
-def test_a_burst_of_reports_travels_as_one_batch_in_order(client, study_name, session_calls):
+def test_a_trials_reports_travel_with_its_tell_in_order(client, study_name, session_calls):
     study = _never_pruning(client, study_name)
     transport = study._transport
     trial = study.ask(SPACE)
@@ -272,17 +273,30 @@ def test_a_burst_of_reports_travels_as_one_batch_in_order(client, study_name, se
         assert trial.report(10.0 + i, step) is False
     told = study.tell(trial, 1.0)
     assert transport.round_trips == before + 1  # the tell; the reports waited for nothing
+    assert _calls(session_calls) == ["ask_trials", "tell_trial"]  # one message for all
+    tell = session_calls[-1][1]
+    assert [(r.step, r.value) for r in tell.intermediate_values] == [
+        (s, 10.0 + i) for i, s in enumerate(steps)
+    ]
+    assert told.intermediate_values == {0: 10.0, 3: 11.0, 1: 12.0, 4: 13.0, 2: 14.0}
+
+
+def test_held_reports_go_as_one_batch_before_another_waiting_call(
+    client, study_name, session_calls
+):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    for step in range(3):
+        trial.report(float(step), step)
+    trial.set_user_attr("epoch", 3)  # a call that waits: the held reports go just before it
     assert _calls(session_calls) == [
         "ask_trials",
-        "report_intermediate_value",  # nothing in flight: sent at once
-        "report_intermediate_values",  # the others, held while it was unanswered
-        "tell_trial",
+        "report_intermediate_values",
+        "set_trial_user_attributes",
     ]
-    batch = session_calls[2][1]
-    assert [(r.step, r.value) for r in batch.reports] == [
-        (s, 10.0 + i) for i, s in enumerate(steps)
-    ][1:]
-    assert told.intermediate_values == {0: 10.0, 3: 11.0, 1: 12.0, 4: 13.0, 2: 14.0}
+    told = study.tell(trial, 1.0)
+    assert not session_calls[-1][1].intermediate_values  # nothing left to carry
+    assert told.intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0}
 
 
 def test_a_refused_report_in_a_batch_is_raised_by_the_next_call_and_those_before_it_stay(
@@ -293,7 +307,8 @@ def test_a_refused_report_in_a_batch_is_raised_by_the_next_call_and_those_before
     study = _never_pruning(client, study_name)
     trial = study.ask(SPACE)
     for step, value in enumerate([1.0, 2.0, float("nan"), 4.0]):
-        trial.report(value, step)  # 0 alone, then 1, 2, 3 held as one batch
+        trial.report(value, step)  # held
+    trial.set_user_attr("epoch", 4)  # sends them as one batch first
     with pytest.raises(InvalidArgument, match="finite") as info:
         study.tell(trial, 1.0)  # the tell goes through; then the batch's refusal is raised
     assert info.value.field_violations[0][0] == "value"
@@ -302,16 +317,27 @@ def test_a_refused_report_in_a_batch_is_raised_by_the_next_call_and_those_before
     assert got.intermediate_values == {0: 1.0, 1: 2.0}  # before the refused one; not after
 
 
-def test_a_batch_for_a_trial_finished_elsewhere_is_raised_by_its_tell(client, study_name):
+def test_a_tell_carrying_a_refused_report_is_refused_whole(client, study_name, monkeypatch):
+    monkeypatch.setattr(trial_module, "_check_report", lambda step, value: None)
     study = _never_pruning(client, study_name)
     trial = study.ask(SPACE)
-    trial.report(1.0, 0)  # sent at once: the trial is running
+    for step, value in enumerate([1.0, float("nan")]):
+        trial.report(value, step)
+    with pytest.raises(InvalidArgument, match="finite") as info:
+        study.tell(trial, 1.0)
+    assert info.value.field_violations[0][0] == "intermediate_values[1].value"
+    got = client.get_study(study_name).get_trial(trial.number)
+    assert (got.state, got.intermediate_values) == ("running", {})  # nothing written
+
+
+def test_reports_carried_to_a_trial_finished_elsewhere_are_raised_by_its_tell(client, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
     client.get_study(study_name).tell(trial.number, 1.0)  # finished behind its back
-    trial.report(2.0, 1)  # held, then sent as one batch before the tell
-    trial.report(3.0, 2)
-    with pytest.raises(FailedPrecondition, match="report"):
-        study.tell(trial, 1.0)  # the same outcome again: a no-op; the batch's error is raised
-    assert client.get_study(study_name).get_trial(trial.number).intermediate_values == {0: 1.0}
+    trial.report(2.0, 1)  # held, then carried by the tell
+    with pytest.raises(FailedPrecondition, match="cannot report to"):
+        study.tell(trial, 1.0)  # the same outcome again, but its reports cannot be recorded
+    assert client.get_study(study_name).get_trial(trial.number).intermediate_values == {}
 
 
 def test_held_reports_reach_the_server_at_the_next_heartbeat_without_another_call(
@@ -331,15 +357,13 @@ def test_held_reports_reach_the_server_at_the_next_heartbeat_without_another_cal
         assert stored == {s: float(s) for s in range(4)}
         assert _calls(session_calls) == [
             "ask_trials",
-            "report_intermediate_value",
             "report_intermediate_values",  # sent by the heartbeat thread
         ]
         assert study.tell(trial, 1.0).intermediate_values == stored
 
 
-def test_held_reports_of_a_broken_stream_are_sent_again_as_unary_calls(
-    tmp_path, study_name, monkeypatch
-):
+@pytest.mark.parametrize("carried", [False, True], ids=["sent-before-a-call", "carried-by-tell"])
+def test_held_reports_survive_a_broken_stream(tmp_path, study_name, monkeypatch, carried):
     unary: list[str] = []
     for method in ("ReportIntermediateValue", "ReportIntermediateValues"):
         serve = getattr(StudyServicer, method)
@@ -357,20 +381,19 @@ def test_held_reports_of_a_broken_stream_are_sent_again_as_unary_calls(
         study = _never_pruning(client, study_name)
         trial = study.ask(SPACE)
         for step in range(3):
-            trial.report(float(step), step)  # 0 sent, 1 and 2 held
-        server.stop()  # the session's stream ends with the reports' answers unread
+            trial.report(float(step), step)  # held
+        server.stop()  # the session's stream ends
         server = make_server(f"127.0.0.1:{port}", data_dir=data).start()
         try:
-            told = study.tell(trial, 1.0)  # finds the stream ended: sends again, then retries
+            if not carried:
+                # Sends the held reports as a batch, then its own request, on the ended
+                # stream: the batch goes again as a unary call, then the call is retried.
+                trial.set_user_attr("epoch", 3)
+            told = study.tell(trial, 1.0)  # carried: retried on a new stream, reports with it
         finally:
             server.stop()
     assert told.intermediate_values == {0: 0.0, 1: 1.0, 2: 2.0}
-    # The held reports go again as one call; the first report too unless its answer was read
-    # before the stream ended (the server answers it as it stops, a race either way).
-    assert unary in (
-        ["ReportIntermediateValue", "ReportIntermediateValues"],
-        ["ReportIntermediateValues"],
-    )
+    assert unary == ([] if carried else ["ReportIntermediateValues"])
 
 
 def _raw_session(stub):
@@ -437,3 +460,71 @@ def test_a_batch_past_the_limit_or_with_a_bad_name_is_refused_whole(client, stub
         close()
     got = client.get_study(study_name).get_trial(trial.number).intermediate_values
     assert len(got) == MAX_BATCH  # only the batch within the limit
+
+
+def _carried(*values: float) -> list[pb.IntermediateValue]:
+    return [pb.IntermediateValue(step=s, value=v) for s, v in enumerate(values)]
+
+
+def test_a_tell_with_reports_is_checked_whole_before_anything_is_written(client, stub, study_name):
+    study = _never_pruning(client, study_name)
+    trial = study.ask(SPACE)
+    before = client.get_study(study_name).get_trial(trial.number)
+
+    def refused(code: grpc.StatusCode, field: str, **fields) -> None:
+        with pytest.raises(grpc.RpcError) as e:
+            stub.TellTrial(
+                pb.TellTrialRequest(trial=trial.name, state=types_pb2.COMPLETE, **fields)
+            )
+        assert e.value.code() == code, e.value.details()
+        assert field in e.value.details()
+        got = client.get_study(study_name).get_trial(trial.number)
+        assert (got.state, got.intermediate_values) == ("running", {})
+        assert got.system_attrs == before.system_attrs  # no constraint set either
+
+    bad_step = [pb.IntermediateValue(step=-1, value=1.0)]
+    refused(grpc.StatusCode.INVALID_ARGUMENT, "step", values=[1.0], intermediate_values=bad_step)
+    refused(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "1000",
+        values=[1.0],
+        intermediate_values=_carried(*[1.0] * (MAX_BATCH_REPORTS + 1)),
+    )
+    refused(  # a bad constraint refuses the reports with it
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "constraint",
+        values=[1.0],
+        constraints={"": 1.0},
+        intermediate_values=_carried(1.0),
+    )
+    refused(  # a bad outcome too
+        grpc.StatusCode.INVALID_ARGUMENT, "value", values=[], intermediate_values=_carried(1.0)
+    )
+
+    # Accepted: the reports, then the tell; sent again, the same tell is a no-op.
+    request = pb.TellTrialRequest(
+        trial=trial.name,
+        state=types_pb2.COMPLETE,
+        values=[0.5],
+        intermediate_values=_carried(3.0, 2.0),
+    )
+    first = stub.TellTrial(request)
+    assert stub.TellTrial(request) == first
+    assert [(v.step, v.value) for v in first.intermediate_values] == [(0, 3.0), (1, 2.0)]
+
+
+def test_reports_carried_to_a_multi_objective_study_are_refused(client, stub, study_name):
+    study = client.create_study(name=study_name, directions=["minimize", "maximize"])
+    trial = study.ask(SPACE)
+    with pytest.raises(grpc.RpcError) as e:
+        stub.TellTrial(
+            pb.TellTrialRequest(
+                trial=trial.name,
+                state=types_pb2.COMPLETE,
+                values=[1.0, 2.0],
+                intermediate_values=_carried(1.0),
+            )
+        )
+    assert e.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "single-objective" in e.value.details()
+    assert client.get_study(study_name).get_trial(trial.number).state == "running"

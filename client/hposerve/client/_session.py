@@ -7,11 +7,12 @@ Each thread has its own stream, so calls from several threads never wait on one 
 
 The client's heartbeat thread has its own session, like any other thread.
 
-Deferred reports follow Nagle's rule, without timers: a report goes out at once when nothing
-deferred is in flight on its session; otherwise it is held, and the held reports go out as one
-batch (``ReportIntermediateValues``) just before the session's next waiting call, when another
-thread settles the session, at the heartbeat thread's next beat, or when the client closes.
-A trainer's reports between two waiting calls thus cost two messages, however many there are.
+Deferred reports (a study that never prunes) are held, not sent: the tell of their trial
+carries them (``take_held``), and otherwise they go out as one batch
+(``ReportIntermediateValues``) just before the session's next waiting call, when another thread
+settles the session, at the heartbeat thread's next beat, or when the client closes. A trial
+whose reports and tell come from one thread thus costs the tell's message alone, however many
+reports it makes.
 
 A stream that breaks is dropped and the call goes through the transport's usual retry (every
 call that goes over a session is safe to send twice: an ask carries a request id, the others
@@ -102,7 +103,7 @@ class Session:
         self.deadline = float("inf")  # monotonic time the current call must answer by
         self.timed_out = False
         self.unanswered: collections.deque[Deferred] = collections.deque()
-        # Reports not sent yet, all of one trial: held only while ``unanswered`` is not empty.
+        # Reports not sent yet, all of one trial.
         self.held: list[Deferred] = []
         # Held by the call being made, and while a message is put; another thread that must
         # see a trial's deferred calls answered (the trial moved threads) reads them under it.
@@ -110,17 +111,25 @@ class Session:
 
     def send(self, deferred: Deferred) -> None:
         """Sends a request without waiting for its answer (read before the next call's); a
-        report is held while an earlier deferred call is unanswered (see the module)."""
+        report is held instead (see the module)."""
         with self._reading:
             report = deferred.method == _REPORT
             # One batch has one answer, so one recipient of its error: one trial's reports.
             joins = report and len(self.held) < MAX_BATCH
             if self.held and not (joins and deferred.on_error == self.held[0].on_error):
                 self._send_held()
-            if report and self.unanswered:
+            if report:
                 self.held.append(deferred)
             else:
                 self._put(deferred)
+
+    def take_held(self, trial: str) -> list[pb.IntermediateValue]:
+        """Takes the held reports if they are ``trial``'s, for its tell to carry."""
+        with self._reading:
+            if not self.held or self.held[0].request.trial != trial:
+                return []
+            held, self.held = self.held, []
+        return [pb.IntermediateValue(step=d.request.step, value=d.request.value) for d in held]
 
     def send_held(self) -> None:
         """Sends the held reports now (the heartbeat thread does, for a trainer that reports a

@@ -187,6 +187,8 @@ class Study(StudyCompat):
         )
         if isinstance(trial, Trial):
             trial._settle_deferred()  # its reports reach the server before its tell
+        # Its reports this thread still holds go with the tell: one message for both.
+        request.intermediate_values.extend(self._transport.take_held(name))
         try:
             response = self._transport.call("TellTrial", request)
         except FailedPrecondition:

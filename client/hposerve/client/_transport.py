@@ -16,6 +16,7 @@ import grpc
 from google.protobuf.message import Message
 
 from hposerve.v1 import comparison_service_pb2_grpc, study_service_pb2_grpc
+from hposerve.v1 import study_service_pb2 as pb
 
 from ._config import ClientConfig
 from ._errors import DeadlineExceeded, HposerveError, Unavailable, from_rpc_error, from_status
@@ -219,6 +220,11 @@ class Transport:
             session.flush(self._config.timeout)
         except (grpc.RpcError, SessionClosed, SessionTimeout):
             self._drop(session)
+
+    def take_held(self, trial: str) -> list[pb.IntermediateValue]:
+        """Takes the reports of ``trial`` this thread's session holds, for its tell to carry."""
+        session = self._sessions.own()
+        return session.take_held(trial) if session is not None else []
 
     def send_held(self) -> None:
         """Sends the reports the sessions hold for a batch (the heartbeat thread calls it, so

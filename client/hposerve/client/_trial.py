@@ -175,10 +175,12 @@ class Trial(SuggestAliases):
         """Reports an intermediate objective value and returns the pruning decision.
 
         One round trip; the decision is kept for :meth:`should_prune`. On a single-objective
-        study whose pruner is ``none`` the decision is known (never prune), so the report goes
-        out without waiting for its answer: it is read with the next call that waits, and if
-        the server refused the report, this trial's next call (a report, ``should_prune``,
-        its tell) raises that error. Bad values and steps are refused at once either way.
+        study whose pruner is ``none`` the decision is known (never prune), so the report
+        costs no round trip: it is held, and goes with the trial's tell (one message for
+        both), or before this thread's next call that waits, or with the next heartbeat,
+        whichever comes first. If the server refuses it, this trial's next call (a report,
+        ``should_prune``, its tell) raises that error. Bad values and steps are refused at
+        once either way.
 
         Args:
             value: The intermediate value (a float, or anything ``float()`` accepts).

@@ -215,7 +215,7 @@ class ShouldPruneResponse(_message.Message):
     def __init__(self, should_prune: _Optional[bool] = ...) -> None: ...
 
 class TellTrialRequest(_message.Message):
-    __slots__ = ("trial", "state", "values", "constraints")
+    __slots__ = ("trial", "state", "values", "constraints", "intermediate_values")
     class ConstraintsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -227,11 +227,13 @@ class TellTrialRequest(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
     trial: str
     state: _types_pb2.TrialState
     values: _containers.RepeatedScalarFieldContainer[float]
     constraints: _containers.ScalarMap[str, float]
-    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., constraints: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    intermediate_values: _containers.RepeatedCompositeFieldContainer[IntermediateValue]
+    def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., constraints: _Optional[_Mapping[str, float]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ("trials",)

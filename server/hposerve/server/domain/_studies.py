@@ -181,14 +181,12 @@ class StudyRegistry:
         state: TrialState,
         values: Sequence[float] = (),
         constraints: Mapping[str, float] | None = None,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> TrialRecord:
-        """Finishes a trial, with its constraints if given. See ``TrialOutcomes.tell``.
-
-        Constraints are set first, where the sampler's after-trial step reads them.
-        """
-        if constraints:
-            self._trials.set_constraints(ref, constraints, state=state, values=values)
-        return self._trials.tell(ref, state=state, values=values)
+        """Finishes a trial, with its constraints and last reports. See ``TrialOutcomes.tell``."""
+        return self._trials.tell(
+            ref, state=state, values=values, constraints=constraints, reports=reports
+        )
 
     def add_trials(
         self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""

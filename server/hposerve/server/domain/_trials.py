@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hposerve.server.domain import _optuna
-from hposerve.server.domain._config import FINISHED_STATES, MAX_STEP
+from hposerve.server.domain._config import FINISHED_STATES, MAX_BATCH_REPORTS, MAX_STEP
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
 from hposerve.server.domain._live_study import (
     LiveStudy,
@@ -52,19 +52,14 @@ class TrialOutcomes:
             FailedPrecondition: a multi-objective study, or a trial that is not running.
             NotFound: no such study or trial.
         """
-        if not 0 <= step <= MAX_STEP:
-            raise InvalidArgument(f"step must be in [0, 2**31 - 1], got {step}", field="step")
-        check_finite([value], "value")
+        _check_reports([(step, value)])
         live = self._live(ref.study)
-        live.check_single_objective(
-            "intermediate values and pruning need a single-objective study", "trial"
-        )
+        _check_single_objective(live)
         with live.trial_lock(ref.number):
             with live.lock:
                 lease = live.lease_of_running(ref.number, "report to")
             trial = live.live_trial(lease)
-            if step not in _optuna.cached_trial(trial).intermediate_values:
-                trial.report(value, step)
+            _record_report(trial, step, value)
             return trial.should_prune()
 
     @deleted_is_not_found
@@ -78,71 +73,62 @@ class TrialOutcomes:
             return live.live_trial(lease).should_prune()
 
     @deleted_is_not_found
-    def set_constraints(
+    def tell(
         self,
         ref: TrialRef,
-        constraints: Mapping[str, float],
         *,
         state: TrialState,
         values: Sequence[float] = (),
-    ) -> None:
-        """Sets constraints of a running trial about to be told ``state`` and ``values``.
-
-        As Optuna's ``Trial.set_constraint`` sets them (a name already set keeps its value):
-        the samplers and ``best_trial`` read them from there. The tell is checked first, so a
-        tell that would be refused sets nothing; on a finished trial nothing is set (the tell
-        that follows answers for it).
-
-        Raises:
-            InvalidArgument: a NaN constraint or an empty name; a tell ``tell`` would refuse.
-            NotFound: no such study or trial.
-        """
-        _check_state(state)
-        live = self._live(ref.study)
-        _check_values(live, state, list(values))
-        for key, value in constraints.items():
-            if math.isnan(value) or not key:
-                raise InvalidArgument(
-                    f"constraint {key!r} needs a name and a value that is not NaN, got {value}",
-                    field="constraints",
-                )
-        with live.trial_lock(ref.number):
-            if live.frozen(ref.number).state == TrialState.RUNNING:
-                with live.lock:
-                    running = live.lease_of_running(ref.number, "set constraints of")
-                _set_constraints(live.live_trial(running), constraints)
-
-    @deleted_is_not_found
-    def tell(
-        self, ref: TrialRef, *, state: TrialState, values: Sequence[float] = ()
+        constraints: Mapping[str, float] | None = None,
+        reports: Sequence[tuple[int, float]] = (),
     ) -> TrialRecord:
         """Finishes a trial. Telling a finished trial its own outcome again is a no-op.
 
+        ``constraints`` are set first, as Optuna's ``Trial.set_constraint`` sets them (a name
+        already set keeps its value), where the samplers' after-trial step and ``best_trial``
+        read them. ``reports`` (step, value) are recorded first too, each as ``report`` records
+        it: a client whose study never prunes sends a trial's last reports with its tell.
+        Everything is checked before anything is written.
+
         Raises:
             InvalidArgument: a state other than COMPLETE/PRUNED/FAIL; COMPLETE without one
-                finite value per objective; values with another state.
-            FailedPrecondition: the trial already finished with another outcome.
+                finite value per objective; values with another state; a NaN constraint or one
+                without a name; a report ``report`` would refuse.
+            FailedPrecondition: the trial already finished with another outcome, or without
+                one of ``reports``; reports to a multi-objective study.
             NotFound: no such study or trial.
         """
         _check_state(state)
         live = self._live(ref.study)
         values = list(values)
         _check_values(live, state, values)
+        _check_constraints(constraints or {})
+        if reports:
+            _check_reports(reports, "intermediate_values")
+            _check_single_objective(live)
         with live.trial_lock(ref.number):
             current = live.frozen(ref.number)
             if current.state.is_finished():
+                _check_reported(ref, current, reports)
                 _check_same_outcome(ref, current, state, values)
                 return live.record(current)
             if current.state != TrialState.RUNNING:
                 raise FailedPrecondition(
                     f"{ref} is {current.state.name}; ask for it first", field="trial"
                 )
+            if constraints or reports:
+                with live.lock:
+                    running = live.lease_of_running(ref.number, "tell")
+                trial = live.live_trial(running)
+                _set_constraints(trial, constraints or {})
+                for step, value in reports:
+                    _record_report(trial, step, value)
             with live.lock:
                 lease = live.leases.pop(ref.number, None)
                 if lease is None:
                     live.check_handed_out(ref.number)
-            trial = lease.trial if lease and lease.trial else ref.number
-            return live.record(live.tell(trial, values or None, state))
+            told = lease.trial if lease and lease.trial else ref.number
+            return live.record(live.tell(told, values or None, state))
 
     def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
         """Renews leases; None for a trial that is not running (or does not exist)."""
@@ -222,6 +208,60 @@ def _check_state(state: TrialState) -> None:
     if state not in FINISHED_STATES:
         raise InvalidArgument(
             f"a trial can be told COMPLETE, PRUNED or FAILED, not {state.name}", field="state"
+        )
+
+
+def _check_reports(reports: Sequence[tuple[int, float]], field: str = "") -> None:
+    """Raises InvalidArgument for a step or value ``report`` would refuse; ``field`` names the
+    reports' list in the request ("" for a report's own fields)."""
+    if len(reports) > MAX_BATCH_REPORTS:
+        raise InvalidArgument(
+            f"{len(reports)} reports in one call, more than the limit "
+            f"MAX_BATCH_REPORTS = {MAX_BATCH_REPORTS}",
+            field=field,
+        )
+    for i, (step, value) in enumerate(reports):
+        where = f"{field}[{i}]." if field else ""
+        if not 0 <= step <= MAX_STEP:
+            raise InvalidArgument(
+                f"step must be in [0, 2**31 - 1], got {step}", field=f"{where}step"
+            )
+        check_finite([value], f"{where}value")
+
+
+def _check_single_objective(live: LiveStudy) -> None:
+    live.check_single_objective(
+        "intermediate values and pruning need a single-objective study", "trial"
+    )
+
+
+def _record_report(trial: optuna.Trial, step: int, value: float) -> None:
+    """Records an intermediate value; a step already reported keeps its first value."""
+    if step not in _optuna.cached_trial(trial).intermediate_values:
+        trial.report(value, step)
+
+
+def _check_constraints(constraints: Mapping[str, float]) -> None:
+    for key, value in constraints.items():
+        if math.isnan(value) or not key:
+            raise InvalidArgument(
+                f"constraint {key!r} needs a name and a value that is not NaN, got {value}",
+                field="constraints",
+            )
+
+
+def _check_reported(
+    ref: TrialRef, current: FrozenTrial, reports: Sequence[tuple[int, float]]
+) -> None:
+    """Raises FailedPrecondition unless a finished trial holds every step of ``reports``
+    (a retried tell whose first attempt recorded them)."""
+    missing = [step for step, _ in reports if step not in current.intermediate_values]
+    if missing:
+        raise FailedPrecondition(
+            f"cannot report to {ref}: it is {current.state.name}"
+            + (" (its lease expired)" if expired(current) else "")
+            + f"; step(s) {missing[:5]} not recorded",
+            field="trial",
         )
 
 

@@ -189,6 +189,7 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
             state=conv.state_from_proto(request.state),
             values=request.values,
             constraints=dict(request.constraints),
+            reports=[(r.step, r.value) for r in request.intermediate_values],
         )
         return conv.trial_to_proto(record)
 

@@ -83,7 +83,7 @@ def _is_quick(registry: StudyRegistry, method: str, request: Any) -> bool:
     """Whether a trial call may run in place on the event loop (see ``TrialCalls``)."""
     if _samples_of(method, request) > MAX_QUICK_SAMPLES:
         return False  # however quick each sample, many of them are not
-    if method == "ReportIntermediateValues" and len(request.reports) > MAX_QUICK_REPORTS:
+    if _reports_of(method, request) > MAX_QUICK_REPORTS:
         return False  # likewise for writes
     try:
         refs = _studies_of(method, request)
@@ -98,6 +98,15 @@ def _samples_of(method: str, request: Any) -> int:
     if method != "AskTrials":
         return 1
     return (request.count or 1) * max(len(request.search_space), 1)
+
+
+def _reports_of(method: str, request: Any) -> int:
+    """How many intermediate values a trial call writes."""
+    if method == "ReportIntermediateValues":
+        return len(request.reports)
+    if method == "TellTrial":
+        return len(request.intermediate_values)
+    return 0
 
 
 def _studies_of(method: str, request: Any) -> list[StudyRef]:
