@@ -7,6 +7,7 @@ import json
 import pickle
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -154,9 +155,12 @@ def test_a_lost_connection_is_retried_without_writing_twice(make_backend: MakeBa
 
 
 def _terminate_connection(backend: PostgresJournalBackend) -> None:
+    """Kills the backend's connections (its writer's and its reader's)."""
     with connect() as conn:
-        pid = backend._connection().info.backend_pid
-        conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        for link in (backend._writer, backend._reader):
+            with link.lock:
+                pid = backend._connection(link).info.backend_pid
+            conn.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))
 
 
 def test_a_replica_that_read_logs_the_database_lost_stops(make_backend: MakeBackend) -> None:
@@ -525,7 +529,7 @@ def test_a_call_sees_the_trials_another_replica_changed_before_it_began(
 
 
 def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBackend) -> None:
-    """A write holds the storage's lock while its log travels. A read in a call that has
+    """A sync holds the storage's lock while its query travels. A read in a call that has
     looked since it began answers without the lock; any other read waits for it."""
     storage = PostgresJournalStorage(make_backend())
     study_id = optuna.create_study(storage=storage, study_name="s")._study_id
@@ -543,7 +547,7 @@ def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBa
     with concurrent.futures.ThreadPoolExecutor(3) as pool:
         in_call = pool.submit(calls.run, reads)
         assert looked.wait(10)
-        with storage._thread_lock:  # as a write on its way holds it
+        with storage._thread_lock:  # as a sync on its way holds it
             held.set()
             assert in_call.result(timeout=5) == (0, trial_id)
             outside = pool.submit(storage.get_trial, trial_id)
@@ -553,3 +557,134 @@ def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBa
                     waiting.result(timeout=0.3)
         assert outside.result(timeout=10).number == 0
         assert next_call.result(timeout=10) == 0
+
+
+def _after_append(storage: PostgresJournalStorage, then: Any) -> None:
+    """Runs ``then()`` (on another thread, to its end) after the next append of this thread
+    has committed and before it takes the storage's lock again: as another thread's write or
+    sync would, while this write's log travels without the lock."""
+    backend = storage._backend
+    append_logs = backend.append_logs
+    me = threading.get_ident()
+
+    def append(logs: list[dict[str, Any]]) -> None:
+        append_logs(logs)
+        if threading.get_ident() == me:
+            backend.append_logs = append_logs  # type: ignore[method-assign]
+            worker = threading.Thread(target=then)
+            worker.start()
+            worker.join(10)
+
+    backend.append_logs = append  # type: ignore[method-assign]
+
+
+def test_a_write_keeps_its_outcome_when_another_thread_applies_its_log(
+    make_backend: MakeBackend,
+) -> None:
+    storage = PostgresJournalStorage(make_backend())
+    study_id = optuna.create_study(storage=storage, study_name="s")._study_id
+    created: list[int] = []
+
+    # Another thread creates a trial after this one's create committed: that thread's sync
+    # applies both; each still gets its own trial.
+    _after_append(storage, lambda: created.append(storage.create_new_trial(study_id)))
+    mine = storage.create_new_trial(study_id)
+    assert (mine, created) == (0, [1])
+    assert [t.number for t in storage.get_all_trials(study_id)] == [0, 1]
+
+    # This thread's write to a finished trial, applied by another thread's sync: the error is
+    # this thread's, raised by its own write; the other thread's read goes on.
+    storage.set_trial_state_values(mine, TrialState.COMPLETE, [1.0])
+    read: list[int] = []
+    _after_append(storage, lambda: read.append(len(storage.get_all_trials(study_id))))
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        storage.set_trial_intermediate_value(mine, 0, 1.0)
+    assert read == [2]
+    assert storage.get_trial(mine).intermediate_values == {}
+    storage.set_trial_intermediate_value(created[0], 0, 2.0)  # the next write of it is fine
+
+
+def test_writes_of_many_threads_share_appends_and_each_gets_its_own_trial(
+    make_backend: MakeBackend,
+) -> None:
+    backend = make_backend()
+    storage = PostgresJournalStorage(backend)
+    study_id = optuna.create_study(storage=storage, study_name="s")._study_id
+    sent: list[int] = []
+    send_queued = backend._send_queued
+
+    def counted() -> None:
+        sent.append(len(backend._queue))
+        send_queued()
+
+    backend._send_queued = counted  # type: ignore[method-assign]
+    barrier = threading.Barrier(16)
+
+    def trial(_: int) -> int:
+        barrier.wait()
+        trial_id = storage.create_new_trial(study_id)
+        storage.set_trial_intermediate_value(trial_id, 0, float(trial_id))
+        storage.set_trial_state_values(trial_id, TrialState.COMPLETE, [float(trial_id)])
+        return trial_id
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(trial, range(16)))
+    assert sorted(ids) == list(range(16))  # no trial handed to two threads
+    for t in storage.get_all_trials(study_id):
+        assert (t.state, t.values, t.intermediate_values) == (
+            TrialState.COMPLETE,
+            [float(t._trial_id)],
+            {0: float(t._trial_id)},
+        )
+    assert sum(sent) == 48 and len(sent) < 48  # some appends carried several threads' logs
+
+
+def test_the_tail_kept_reaches_furthest_whichever_fetch_ends_last(
+    make_backend: MakeBackend,
+) -> None:
+    backend = make_backend()
+    rows = [(i, "{}") for i in range(5)]
+    backend._keep_tail(0, rows, fetched_at=2.0)  # an append's rows, to its own logs
+    backend._keep_tail(0, rows[:3], fetched_at=3.0)  # a read sent later, before they committed
+    assert (backend._tail.end, backend._tail.fetched_at) == (5, 3.0)
+    backend._keep_tail(2, rows[2:], fetched_at=1.0)  # an older fetch changes nothing
+    assert (backend._tail.start, backend._tail.end, backend._tail.fetched_at) == (0, 5, 3.0)
+
+
+def test_a_tell_that_loses_a_race_with_another_replica_answers_as_a_retried_tell(
+    make_backend: MakeBackend,
+) -> None:
+    from hposerve.server.domain import (
+        FailedPrecondition,
+        StudyOptions,
+        StudyRef,
+        StudyRegistry,
+    )
+    from hposerve.server.domain._consistency import began_at
+    from hposerve.v1 import specs_pb2
+
+    a = StudyRegistry(PostgresJournalStorage(make_backend()))
+    b = StudyRegistry(PostgresJournalStorage(make_backend()))
+    ref = StudyRef("default", "raced")
+    a.create_study(
+        ref,
+        directions=[],
+        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
+        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
+        options=StudyOptions(),
+        load_if_exists=False,
+    )
+    space = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    first, second = (a.ask(ref, search_space=space, request_id=f"r{i}")[0] for i in range(2))
+    for record, value, answer in ((first, 0.5, "ok"), (second, 0.7, "refused")):
+        # A looks, then B tells the trial (a tell retried there while the first attempt, on A,
+        # still runs); A's tell began before B's, reads the trial as running, and loses.
+        with began_at(time.monotonic()):
+            assert a.get_trial(record.ref).trial.state == TrialState.RUNNING
+            b.tell(record.ref, state=TrialState.COMPLETE, values=[value])
+            if answer == "ok":  # the same outcome: answered as a retried tell
+                told = a.tell(record.ref, state=TrialState.COMPLETE, values=[value])
+                assert (told.trial.state, told.trial.values) == (TrialState.COMPLETE, [value])
+            else:
+                with pytest.raises(FailedPrecondition, match="already finished"):
+                    a.tell(record.ref, state=TrialState.COMPLETE, values=[0.0])

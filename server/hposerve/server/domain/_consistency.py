@@ -12,14 +12,15 @@ looks every time.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["call_started", "each_call_sees_earlier_writes", "one_call"]
+__all__ = ["began_at", "call_started", "each_call_sees_earlier_writes", "one_call"]
 
 C = TypeVar("C", bound=type)
 
@@ -30,6 +31,23 @@ def call_started() -> float | None:
     """When (``time.monotonic()``) the registry call running on this thread began, or None."""
     started: float | None = getattr(_local, "started", None)
     return started
+
+
+@contextlib.contextmanager
+def began_at(moment: float) -> Iterator[None]:
+    """Runs what follows as one call that began at ``moment`` (``time.monotonic()``).
+
+    The transport gives the moment a request arrived: a call that then waits (for its study's
+    turn to sample, for a thread) may answer from rows fetched while it waited. It still sees
+    every write acknowledged before it began; one acknowledged while it waited is concurrent
+    with it, and may or may not be seen, as linearizability allows.
+    """
+    outer = getattr(_local, "started", None)
+    _local.started = moment
+    try:
+        yield
+    finally:
+        _local.started = outer
 
 
 def one_call(method: Callable[..., Any]) -> Callable[..., Any]:

@@ -106,8 +106,11 @@ class LeaseExpiry:
                     lease.expires = stored
                     return False
                 live.leases.pop(number)
-            live.storage.set_trial_system_attr(lease.trial_id, EXPIRED_ATTR, True)
-            live.tell(number, None, TrialState.FAIL)
+            try:
+                live.storage.set_trial_system_attr(lease.trial_id, EXPIRED_ATTR, True)
+                live.tell(number, None, TrialState.FAIL)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return False  # told through another replica since it was read: not expired
         _logger.info("%s/trials/%d: lease expired, trial failed", live.ref, number)
         options = live.config.options
         retries = int(trial.system_attrs.get(RETRIES_ATTR, 0))

@@ -108,27 +108,48 @@ class TrialOutcomes:
             _check_single_objective(live)
         with live.trial_lock(ref.number):
             current = live.frozen(ref.number)
-            if current.state.is_finished():
-                _check_reported(ref, current, reports)
-                _check_same_outcome(ref, current, state, values)
-                return live.record(current)
-            if current.state != TrialState.RUNNING:
+            if current.state == TrialState.RUNNING:
+                try:
+                    return self._finish(live, ref, state, values, constraints, reports)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    # Finished by another replica meanwhile (a tell retried here while the
+                    # first, on a replica that died, still landed; the reaper): as if it had
+                    # been finished when this call began.
+                    with live.lock:
+                        live.leases.pop(ref.number, None)
+                    current = live.frozen(ref.number)
+            if not current.state.is_finished():
                 raise FailedPrecondition(
                     f"{ref} is {current.state.name}; ask for it first", field="trial"
                 )
-            if constraints or reports:
-                with live.lock:
-                    running = live.lease_of_running(ref.number, "tell")
-                trial = live.live_trial(running)
-                _set_constraints(trial, constraints or {})
-                for step, value in reports:
-                    _record_report(trial, step, value)
+            _check_reported(ref, current, reports)
+            _check_same_outcome(ref, current, state, values)
+            return live.record(current)
+
+    @staticmethod
+    def _finish(
+        live: LiveStudy,
+        ref: TrialRef,
+        state: TrialState,
+        values: list[float],
+        constraints: Mapping[str, float] | None,
+        reports: Sequence[tuple[int, float]],
+    ) -> TrialRecord:
+        """Writes a running trial's constraints, reports and outcome; call with its
+        ``trial_lock`` held. Raises UpdateFinishedTrialError if another replica finished it."""
+        if constraints or reports:
             with live.lock:
-                lease = live.leases.pop(ref.number, None)
-                if lease is None:
-                    live.check_handed_out(ref.number)
-            told = lease.trial if lease and lease.trial else ref.number
-            return live.record(live.tell(told, values or None, state))
+                running = live.lease_of_running(ref.number, "tell")
+            trial = live.live_trial(running)
+            _set_constraints(trial, constraints or {})
+            for step, value in reports:
+                _record_report(trial, step, value)
+        with live.lock:
+            lease = live.leases.pop(ref.number, None)
+            if lease is None:
+                live.check_handed_out(ref.number)
+        told = lease.trial if lease and lease.trial else ref.number
+        return live.record(live.tell(told, values or None, state))
 
     def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
         """Renews leases; None for a trial that is not running (or does not exist)."""

@@ -21,7 +21,10 @@ append's statement returns the logs from where this replica had read up to its o
 trip and one statement (with group commit, two, pipelined). ``JournalStorage`` also
 reads before every read of its own, several per registry call: within a call, a read queries
 only if no fetch was sent since the call began (``_consistency``), so a call costs one query
-plus its writes, and calls of many threads at once share queries. All
+plus its writes, and calls of many threads at once share queries. Within a replica, the
+threads that append at once go as one append (``_send_queued``: whoever gets the connection
+sends every batch queued meanwhile), and reads travel on a connection of their own, so that
+a sync that must query does not wait for an append on its way. All
 appends of all replicas queue on the head row, so the time it is held bounds the total write
 rate. With ``group_commit`` (the default) the append commits without waiting for the WAL flush
 (``synchronous_commit`` off for that transaction only) and releases the order; then a small
@@ -50,7 +53,7 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import optuna
@@ -80,10 +83,67 @@ class _Tail(NamedTuple):
     def end(self) -> int:
         return self.start + len(self.rows)
 
+    def rows_from(self, start: int, started: float | None) -> list[_Row] | None:
+        """The rows from log ``start`` on, if they hold every log committed before ``started``
+        (a call's beginning), else None."""
+        if not self.holds(started) or not self.start <= start <= self.end:
+            return None
+        return self.rows[start - self.start :]
+
+    def merged(self, other: _Tail) -> _Tail:
+        """What two fetches hold together. Reads and appends travel on two connections and
+        finish in any order: the rows that reach furthest (an append's reach its own logs,
+        which its writer must replay), with the later of the two moments. Both read prefixes
+        of one log, and each holds every log committed before it was sent, so the longer holds
+        them for both."""
+        longer = other if (other.end, -other.start) >= (self.end, -self.start) else self
+        return longer._replace(fetched_at=max(self.fetched_at, other.fetched_at))
+
     def holds(self, started: float | None) -> bool:
         """Whether the rows hold every log committed before ``started`` (a call's beginning):
         the fetch was sent after it, and was not a full page (there may be more after one)."""
         return started is not None and self.fetched_at >= started and len(self.rows) < _PAGE
+
+
+class _Queued:
+    """One ``append_logs`` call's logs, waiting to be sent; then whether they were, and how."""
+
+    __slots__ = ("texts", "done", "error")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.done = False
+        self.error: Exception | None = None
+
+
+class _Link:
+    """One connection, its kept cursors, and the lock it is used under."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn: psycopg.Connection[Any] | None = None
+        self.cursors: dict[str, psycopg.Cursor[Any]] = {}  # of conn, by use
+
+    def connection(self, open_: Callable[[], psycopg.Connection[Any]]) -> psycopg.Connection[Any]:
+        """The connection, opened with ``open_`` if there is none or it broke."""
+        if self.conn is None or self.conn.closed or self.conn.broken:
+            self.conn = open_()
+            self.cursors = {}
+        return self.conn
+
+    def cursor(self, use: str) -> psycopg.Cursor[Any]:
+        """The cursor for ``use`` (a statement of the hot path), kept: making one per statement
+        cost about 45 µs of CPU and 80 µs of wall time. Call after ``connection``."""
+        assert self.conn is not None
+        cursor = self.cursors.get(use)
+        if cursor is None:
+            cursor = self.cursors[use] = self.conn.cursor()
+        return cursor
+
+    def discard(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 class JournalGap(RuntimeError):
@@ -141,9 +201,14 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             _pg_schema.create_schema(self._connection(), self._sql)
 
     def _init_state(self) -> None:
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._cursors: dict[str, psycopg.Cursor[Any]] = {}  # of _conn, by use
+        # Two connections: appends and snapshots on one, reads on the other, so that a sync
+        # that must query does not wait for an append on its way (nor hold the storage's lock
+        # meanwhile).
+        self._writer, self._reader = _Link(), _Link()
+        self._lock = self._writer.lock
+        # Batches waiting for the connection: the next append sends them all (group commit).
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Queued] = []
         self._closed = False
         # Where the next read_logs is expected to start: an append prefetches from there.
         self._next_read = 0
@@ -151,6 +216,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # read in a call that began before then needs no query. One attribute, replaced whole,
         # so that ``holds_call`` reads it without the lock.
         self._tail = _Tail(0, [], -math.inf)
+        self._tail_lock = threading.Lock()
         self._snapshot_log_number = 0
         # The last log read, (number, text): on reconnecting, it must still be there.
         self._last_read: _Row | None = None
@@ -175,38 +241,32 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self.__init__(url, **state)  # type: ignore[misc]  # connects, as a new backend does
 
     def close(self) -> None:
-        """Closes the connection. Idempotent; the backend cannot be used afterwards."""
-        with self._lock:
-            self._closed = True
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Closes the connections. Idempotent; the backend cannot be used afterwards."""
+        for link in (self._writer, self._reader):
+            with link.lock:
+                self._closed = True
+                link.discard()
 
     # Connection handling ---------------------------------------------------------------
 
-    def _connection(self) -> psycopg.Connection[Any]:
+    def _connection(self, link: _Link | None = None) -> psycopg.Connection[Any]:
+        """The connection of ``link`` (the writer's by default); call with its lock held."""
         if self._closed:
             raise RuntimeError("the PostgreSQL journal backend is closed")
         if self._lost is not None:
             raise self._lost
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(
-                self._conninfo,
-                autocommit=True,
-                connect_timeout=max(1, round(self._connect_timeout)),
-            )
-            self._cursors = {}
-            self._check_not_lost(self._conn)
-        return self._conn
+        return (link or self._writer).connection(self._open)
 
-    def _cursor(self, use: str) -> psycopg.Cursor[Any]:
-        """The connection's cursor for ``use`` (a statement of the hot path), kept: making one
-        per statement cost about 45 µs of CPU and 80 µs of wall time."""
-        conn = self._connection()
-        cursor = self._cursors.get(use)
-        if cursor is None:
-            cursor = self._cursors[use] = conn.cursor()
-        return cursor
+    def _cursor(self, use: str, link: _Link | None = None) -> psycopg.Cursor[Any]:
+        self._connection(link)
+        return (link or self._writer).cursor(use)
+
+    def _open(self) -> psycopg.Connection[Any]:
+        conn = psycopg.connect(
+            self._conninfo, autocommit=True, connect_timeout=max(1, round(self._connect_timeout))
+        )
+        self._check_not_lost(conn)
+        return conn
 
     def _check_not_lost(self, conn: psycopg.Connection[Any]) -> None:
         if self._last_read is None:
@@ -221,11 +281,6 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             )
             raise self._lost
 
-    def _discard_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
     # Reading -----------------------------------------------------------------------------
 
     def read_logs(self, log_number_from: int) -> Iterator[dict[str, Any]]:
@@ -234,20 +289,20 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         Within a registry call (``_consistency``), a read answers from the rows last fetched
         when that fetch was sent after the call began: it then holds every log committed before
         the call began. Otherwise it queries.
+
+        The rows are checked without the connection's lock (``_tail`` is replaced whole): an
+        append on its way holds that lock for its round trip, and a sync that waited for it
+        would hold up every other thread waiting for the storage's lock behind it.
         """
-        with self._lock:
-            rows = self._fresh_tail(log_number_from)
-        return self._iter_logs(log_number_from, rows)
+        return self._iter_logs(log_number_from, self._fresh_tail(log_number_from))
 
     def _fresh_tail(self, start: int) -> list[_Row] | None:
         """The fetched rows from ``start`` on if they are fresh enough for this call, else None."""
-        tail = self._tail
-        if not tail.holds(call_started()) or not tail.start <= start <= tail.end:
-            return None
-        return tail.rows[start - tail.start :]
+        return self._tail.rows_from(start, call_started())
 
     def _keep_tail(self, start: int, rows: list[_Row], fetched_at: float) -> None:
-        self._tail = _Tail(start, rows, fetched_at)
+        with self._tail_lock:
+            self._tail = self._tail.merged(_Tail(start, rows, fetched_at))
 
     def holds_call(self, replayed: int) -> bool:
         """Whether a replay that has read the logs before ``replayed`` holds every log committed
@@ -274,17 +329,18 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             rows = None
 
     def _read_page(self, position: int) -> list[_Row]:
-        with self._lock:
+        with self._reader.lock:
             try:
                 return self._query_page(position)
             except psycopg.OperationalError:
                 # Reads change nothing, so one retry on a fresh connection is safe.
-                self._discard_connection()
+                self._reader.discard()
                 return self._query_page(position)
 
     def _query_page(self, position: int) -> list[_Row]:
         fetched_at = time.monotonic()
-        cursor = self._cursor("read").execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
+        cursor = self._cursor("read", self._reader)
+        cursor.execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
         rows = cursor.fetchall()
         self._keep_tail(position, rows, fetched_at)
         return rows
@@ -292,7 +348,8 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
     # Appending ---------------------------------------------------------------------------
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        """Appends ``logs`` as one transaction; returns once it has committed.
+        """Appends ``logs`` as one transaction (with those of other threads appending at the
+        same time); returns once it has committed.
 
         A connection lost mid-append is retried once on a new connection; the batch's id
         keeps it from being written twice when the lost attempt did commit.
@@ -301,14 +358,35 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             return
         # Optuna's own backends write json.dumps text (NaN and Infinity allowed), so text it
         # is: jsonb would refuse NaN.
-        texts = [json.dumps(log, separators=(",", ":")) for log in logs]
-        batch = uuid.uuid4()
+        mine = _Queued([json.dumps(log, separators=(",", ":")) for log in logs])
+        with self._queue_lock:
+            self._queue.append(mine)
         with self._lock:
+            if not mine.done:  # else another thread's append took it along
+                self._send_queued()
+        if mine.error is not None:
+            raise mine.error
+
+    def _send_queued(self) -> None:
+        """Appends every queued batch as one transaction, in queue order; call with ``_lock``
+        held. Threads that queued while the last append travelled go together: one round trip
+        for all of them."""
+        with self._queue_lock:
+            queued, self._queue = self._queue, []
+        texts = [text for q in queued for text in q.texts]
+        batch = uuid.uuid4()
+        try:
             try:
                 self._append_once(texts, batch)
             except psycopg.OperationalError:
-                self._discard_connection()
+                self._writer.discard()
                 self._append_once(texts, batch, retry=True)
+        except Exception as error:
+            for q in queued:
+                q.error = error
+        finally:
+            for q in queued:
+                q.done = True
 
     def _append_once(self, texts: list[str], batch: uuid.UUID, *, retry: bool = False) -> None:
         conn = self._connection()

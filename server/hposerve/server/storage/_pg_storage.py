@@ -12,19 +12,28 @@ the study's sampling lock). The replay here keeps the waiting trials of each stu
 applies the logs, and ``get_all_trials(..., states=(WAITING,))`` reads them from there.
 
 Reads without the lock. Optuna's ``JournalStorage`` takes its one lock for every read, and a
-write holds it while its log travels to the database and back: under load each read of an ask
-waited about 1.5 ms for the lock, five times per ask. ``get_trial`` and
+sync holds it while its query travels to the database and back: under load each read of an
+ask waited about 1.5 ms for the lock, five times per ask. ``get_trial`` and
 ``get_trial_id_from_study_id_trial_number`` answer from the replay without the lock when it
 already holds every log committed before the registry call began (``holds_call``): taking the
 lock would only have waited for writes that are not acknowledged yet. The replay replaces a
 trial's ``FrozenTrial`` whole and only appends to a study's list of trials, so a read of one
 entry sees it before or after a change, never halfway.
+
+Writes without the lock. Optuna's ``JournalStorage`` holds its lock while a write's log travels
+to the database and back, so a replica's writes went one round trip at a time, however many
+threads made them. Here the lock is released while the log travels (``_write_log``): other
+threads read meanwhile, and their writes join the same append (the backend's group commit).
+Each write still syncs under the lock once its append is back, as Optuna's does. What Optuna
+keeps for "this worker" (one thread: the trial it created last, the trial it popped, the error
+its log raises) is kept for the thread that wrote the log even when another thread's sync
+applies it (``_Replay``): an error is handed to the writer, which raises it at its own sync.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from typing import Any
 
 from optuna.storages import JournalStorage
@@ -36,7 +45,8 @@ from hposerve.server.storage._pg_journal import NoSnapshot, PostgresJournalBacke
 __all__ = ["PostgresJournalStorage"]
 
 
-_OWN = ("_snapshot_due", "_waiting")  # what _Replay adds to Optuna's state
+# What _Replay adds to Optuna's state.
+_OWN = ("_snapshot_due", "_waiting", "_applying", "_created", "_errors")
 
 
 class _Replay(JournalStorageReplayResult):
@@ -45,6 +55,9 @@ class _Replay(JournalStorageReplayResult):
 
     _snapshot_due: Callable[[], bool]
     _waiting: dict[int, set[int]]  # study id -> ids of its waiting trials
+    _applying: dict[str, Any] | None  # the log of this process being applied, if any
+    _created: dict[str, int]  # worker (a thread of this process) -> the trial it created last
+    _errors: dict[str, Exception]  # worker -> the error its log raised in another's sync
 
     @classmethod
     def adopt(cls, replay: JournalStorageReplayResult, due: Callable[[], bool]) -> _Replay:
@@ -52,11 +65,50 @@ class _Replay(JournalStorageReplayResult):
         vars(adopted).update(vars(replay))
         adopted._snapshot_due = due
         adopted._waiting = {}
+        adopted._applying = None
+        adopted._created = {}
+        adopted._errors = {}
         for trial_id, trial in adopted._trials.items():
             if trial.state == TrialState.WAITING:
                 study_id = adopted._trial_id_to_study_id[trial_id]
                 adopted._waiting.setdefault(study_id, set()).add(trial_id)
         return adopted
+
+    @property
+    def worker_id(self) -> str:
+        """The thread that wrote the log being applied, if this process wrote it; else the
+        calling thread (Optuna's). Optuna's replay credits "this worker" by it."""
+        applying = self._applying
+        return applying["worker_id"] if applying is not None else super().worker_id
+
+    @property  # type: ignore[override]
+    def _last_created_trial_id_by_this_process(self) -> int:
+        return self._created.get(self.worker_id, -1)
+
+    @_last_created_trial_id_by_this_process.setter
+    def _last_created_trial_id_by_this_process(self, trial_id: int) -> None:
+        self._created[self.worker_id] = trial_id
+
+    def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
+        """Applies each log as its writer would; an error of another thread's log is kept for
+        that thread (``take_error``), as the writer's own sync would have raised it."""
+        me = self.worker_id
+        for log in logs:
+            writer = log.get("worker_id", "")
+            ours = writer.startswith(self._worker_id_prefix)
+            self._applying = log if ours else None
+            try:
+                super().apply_logs((log,))
+            except Exception as error:
+                if writer == me or not ours:
+                    raise
+                self._errors[writer] = error
+            finally:
+                self._applying = None
+
+    def take_error(self) -> Exception | None:
+        """The error the calling thread's last log raised when another thread applied it."""
+        return self._errors.pop(self.worker_id, None)
 
     def waiting_trials(self, study_id: int) -> list[FrozenTrial]:
         """The study's waiting trials, in order; KeyError if there is no such study."""
@@ -128,10 +180,23 @@ class PostgresJournalStorage(JournalStorage):
             raise KeyError(f"No trial with {trial_number=} exists in study with {study_id=}.")
         return ids[trial_number]
 
+    def _write_log(self, op_code: int, extra_fields: dict[str, Any]) -> None:
+        # Optuna calls it with the lock held: released while the log travels (module docstring).
+        log = {"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields}
+        self._thread_lock.release()
+        try:
+            self._backend.append_logs([log])
+        finally:
+            self._thread_lock.acquire()
+
     def _sync_with_backend(self) -> None:
         super()._sync_with_backend()
         # Only once every log read is applied: Optuna counts a log read before applying it.
         self._replayed = self._replay_result.log_number_read
+        replay = self._replay_result
+        error = replay.take_error() if isinstance(replay, _Replay) else None  # not yet adopted
+        if error is not None:
+            raise error
 
     def _holds_call(self) -> bool:
         backend = self._backend

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent import futures
 from typing import Any
@@ -25,6 +26,7 @@ from hposerve.server.domain._config import (
     MAX_QUICK_REPORTS,
     MAX_QUICK_SAMPLES,
 )
+from hposerve.server.domain._consistency import began_at
 from hposerve.v1 import study_service_pb2 as pb
 
 __all__ = ["TrialCalls", "Turns", "report_refs"]
@@ -47,15 +49,23 @@ class TrialCalls:
         request: Any,
         context: grpc.aio.ServicerContext,
     ) -> Any:
-        """``method(servicer, request, context)``, in place or on the pool."""
+        """``method(servicer, request, context)``, in place or on the pool, as one call that
+        began when the request arrived (``began_at``)."""
+        arrived = time.monotonic()
         if _is_quick(self._registry, method.__name__, request):
-            return method(servicer, request, context)
+            return _began(arrived, method, servicer, request, context)
         loop = asyncio.get_running_loop()
+        args = (arrived, method, servicer, request, context)
         if method.__name__ not in _SAMPLING_METHODS:
-            return await loop.run_in_executor(self._pool, method, servicer, request, context)
+            return await loop.run_in_executor(self._pool, _began, *args)
         (study,) = _studies_of(method.__name__, request)  # parsed fine by _is_quick
         async with self._samplings.turn(study):
-            return await loop.run_in_executor(self._pool, method, servicer, request, context)
+            return await loop.run_in_executor(self._pool, _began, *args)
+
+
+def _began(arrived: float, method: Callable[..., Any], *args: Any) -> Any:
+    with began_at(arrived):
+        return method(*args)
 
 
 class Turns:
