@@ -473,20 +473,11 @@ def test_concurrent_calls_query_at_most_once_each(make_backend: MakeBackend) -> 
 def test_a_trial_through_the_registry_is_three_appends_and_a_query_per_call(
     make_backend: MakeBackend,
 ) -> None:
-    from hposerve.server.domain import StudyOptions, StudyRef, StudyRegistry
-    from hposerve.v1 import specs_pb2
+    from hposerve.server.domain import StudyRegistry
 
     backend = make_backend()
     registry = StudyRegistry(JournalStorage(backend))
-    ref = StudyRef("default", "counted")
-    registry.create_study(
-        ref,
-        directions=[],
-        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
-        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
-        options=StudyOptions(),
-        load_if_exists=False,
-    )
+    ref = _random_study(registry, "counted")
     space = {f"x{i}": optuna.distributions.FloatDistribution(0, 1) for i in range(5)}
     queries = _counting_queries(backend)
     appends: list[int] = []
@@ -654,26 +645,12 @@ def test_the_tail_kept_reaches_furthest_whichever_fetch_ends_last(
 def test_a_tell_that_loses_a_race_with_another_replica_answers_as_a_retried_tell(
     make_backend: MakeBackend,
 ) -> None:
-    from hposerve.server.domain import (
-        FailedPrecondition,
-        StudyOptions,
-        StudyRef,
-        StudyRegistry,
-    )
+    from hposerve.server.domain import FailedPrecondition, StudyRegistry
     from hposerve.server.domain._consistency import began_at
-    from hposerve.v1 import specs_pb2
 
     a = StudyRegistry(PostgresJournalStorage(make_backend()))
     b = StudyRegistry(PostgresJournalStorage(make_backend()))
-    ref = StudyRef("default", "raced")
-    a.create_study(
-        ref,
-        directions=[],
-        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
-        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
-        options=StudyOptions(),
-        load_if_exists=False,
-    )
+    ref = _random_study(a, "raced")
     space = {"x": optuna.distributions.FloatDistribution(0, 1)}
     first, second = (a.ask(ref, search_space=space, request_id=f"r{i}")[0] for i in range(2))
     for record, value, answer in ((first, 0.5, "ok"), (second, 0.7, "refused")):
@@ -688,3 +665,20 @@ def test_a_tell_that_loses_a_race_with_another_replica_answers_as_a_retried_tell
             else:
                 with pytest.raises(FailedPrecondition, match="already finished"):
                     a.tell(record.ref, state=TrialState.COMPLETE, values=[0.0])
+
+
+def _random_study(registry: Any, name: str) -> Any:
+    """Creates a study with the random sampler and no pruner; returns its ref."""
+    from hposerve.server.domain import StudyOptions, StudyRef
+    from hposerve.v1 import specs_pb2
+
+    ref = StudyRef("default", name)
+    registry.create_study(
+        ref,
+        directions=[],
+        sampler=specs_pb2.SamplerSpec(random=specs_pb2.RandomSampler(seed=0)),
+        pruner=specs_pb2.PrunerSpec(none=specs_pb2.NopPruner()),
+        options=StudyOptions(),
+        load_if_exists=False,
+    )
+    return ref
