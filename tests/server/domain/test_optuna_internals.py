@@ -8,6 +8,7 @@ an INTERNAL answer in production.
 from __future__ import annotations
 
 import ast
+import inspect
 import pathlib
 
 import optuna
@@ -70,7 +71,8 @@ def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathli
                 _optuna.BaseJournalSnapshot, type
             ),
             # What storage._pg_storage extends: the replayed state, pickled for snapshots, the
-            # two replays that change a trial's state, and what reads without the lock use.
+            # two replays that change a trial's state, what reads without the lock use, and
+            # the per-worker bookkeeping kept for the thread that wrote a log.
             "JournalStorage._replay_result": isinstance(
                 getattr(journal, "_replay_result", None), _optuna.JournalStorageReplayResult
             ),
@@ -78,9 +80,20 @@ def test_the_private_attributes_used_exist(study: optuna.Study, tmp_path: pathli
                 getattr(journal, "_sync_with_backend", None)
             ),
             "JournalStorage._thread_lock": hasattr(journal, "_thread_lock"),
+            # Writes let go of the lock while their log travels: the one place a log is sent.
+            "JournalStorage._write_log": callable(getattr(journal, "_write_log", None)),
+            # The created trial's id, read after the create's sync (set only by a create).
+            "JournalStorage.create_new_trial reads _last_created_trial_id_by_this_process": (
+                "_last_created_trial_id_by_this_process"
+                in inspect.getsource(JournalStorage.create_new_trial)
+            ),
             **{
                 f"JournalStorageReplayResult.{name}": hasattr(journal._replay_result, name)
                 for name in (
+                    "apply_logs",
+                    "worker_id",  # what "this worker" is, per log: the thread that wrote it
+                    "_worker_id_prefix",
+                    "_is_issued_by_this_worker",
                     "_apply_create_trial",
                     "_apply_set_trial_state_values",
                     "_trials",
