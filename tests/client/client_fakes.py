@@ -159,6 +159,9 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
 
     def AskTrials(self, request, context):  # noqa: N802
         self._enter("AskTrials", request, context)
+        return self._ask(request, context)
+
+    def _ask(self, request, context):
         self._study(request.parent, context)
         trials = []
         for _ in range(request.count or 1):
@@ -216,6 +219,14 @@ class FakeStudyService(study_service_pb2_grpc.StudyServiceServicer):
 
     def TellTrial(self, request, context):  # noqa: N802
         self._enter("TellTrial", request, context)
+        return self._tell(request, context)
+
+    def TellAndAsk(self, request, context):  # noqa: N802
+        self._enter("TellAndAsk", request, context)
+        told = self._tell(request.tell, context)
+        return pb.TellAndAskResponse(told=told, asked=self._ask(request.ask, context).trials)
+
+    def _tell(self, request, context):
         trial = self._trial(request.trial, context)
         if trial.state != types_pb2.RUNNING:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, f"{trial.name} is finished")

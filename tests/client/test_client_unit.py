@@ -192,6 +192,7 @@ def test_every_call_has_a_deadline_and_the_metadata(fake):
         study.set_user_attr("n", 3)
         assert study.user_attrs == {"n": 3}  # an int stays an int
         study.add_trial(study.get_trial(0))
+        study.optimize(lambda t: 0.25, n_trials=2, search_space={"x": FloatDistribution(0, 1)})
         study.delete()
     # A batch of reports is sent on a session only (unary only to resend one a broken stream
     # left unanswered: tests/server/test_sessions.py).
@@ -201,7 +202,7 @@ def test_every_call_has_a_deadline_and_the_metadata(fake):
     }
     assert set(service.methods()) == all_rpcs
     for method, _, remaining, metadata in service.calls:
-        limit = 40.0 if method in ("AskTrials", "SuggestParameter") else 7.0
+        limit = 40.0 if method in ("AskTrials", "SuggestParameter", "TellAndAsk") else 7.0
         # A little slack: the server's clock reading is not the client's.
         assert remaining is not None and 0 < remaining <= limit + 0.5, method
         if limit == 40.0:
@@ -509,11 +510,17 @@ def test_optimize_with_search_space_timeout_and_stop(service, client):
             study.stop()
         return trial.params["x"] + 1
 
+    def asks() -> list:
+        # The first trial is asked alone; each tell then carries the next ask, but the last:
+        # trial 2 stops the study, so its tell asks for nothing.
+        return service.calls_of("AskTrials") + [r.ask for r in service.calls_of("TellAndAsk")]
+
     study.optimize(objective, search_space={"x": FloatDistribution(0, 1)})
-    assert len(service.calls_of("AskTrials")) == 3
-    assert all(len(r.search_space) == 1 for r in service.calls_of("AskTrials"))
+    assert (len(service.calls_of("AskTrials")), len(asks())) == (1, 3)
+    assert len(service.calls_of("TellTrial")) == 1
+    assert all(len(r.search_space) == 1 for r in asks())
     study.optimize(objective, n_trials=100, timeout=0.0)
-    assert len(service.calls_of("AskTrials")) == 3
+    assert len(asks()) == 3
 
 
 def test_optimize_returns_sequences_for_several_objectives(service, client):

@@ -14,10 +14,14 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from hposerve.v1 import study_service_pb2 as pb
+
+from ._distributions import add_search_space
 from ._errors import FailedPrecondition
 from ._trial import FrozenTrial, Trial
 
@@ -112,9 +116,12 @@ def optimize(
     bar = _progress_bar(show_progress_bar, n_trials, timeout)
 
     def work() -> None:
+        # Without callbacks nothing can stop the loop between a tell and the next ask, so the
+        # tell carries that ask (one round trip); a callback may call ``study.stop()``.
+        teller = _Teller(study, budget, search_space, chain=not callbacks)
         try:
-            while budget.take():
-                frozen = _run_trial(study, objective, study.ask(search_space), catch_classes)
+            while (trial := teller.next_trial()) is not None:
+                frozen = _run_trial(study, objective, trial, catch_classes, teller.tell)
                 if gc_after_trial:
                     gc.collect()
                 if frozen is not None:
@@ -150,20 +157,74 @@ def _progress_bar(show: bool, n_trials: int | None, timeout: float | None) -> An
     return tqdm(total=n_trials)
 
 
+class _Teller:
+    """One worker's trials: each tell, and the next trial, asked with the tell when ``chain``
+    and the budget has another (``Study._tell_and_ask``), else asked on its own."""
+
+    def __init__(
+        self, study: Study, budget: _Budget, search_space: Mapping[str, Any] | None, chain: bool
+    ) -> None:
+        self._study, self._budget, self._space, self._chain = study, budget, search_space, chain
+        self._next: Trial | None = None
+        self._reserved = False  # a trial of the budget taken for the next ask
+
+    def tell(self, trial: Trial, values: list[float] | None, state: str) -> FrozenTrial:
+        if self._chain and self._budget.take():
+            self._reserved = True
+            frozen, self._next = _tell_and_ask(self._study, trial, values, state, self._space)
+            return frozen
+        return self._study.tell(trial, values, state=state)
+
+    def next_trial(self) -> Trial | None:
+        """The next trial to run, or None when the budget is spent (or the study stopped)."""
+        if self._next is not None:
+            trial, self._next, self._reserved = self._next, None, False
+            return trial
+        if self._reserved or self._budget.take():
+            self._reserved = False
+            return self._study.ask(self._space)
+        return None
+
+
+def _tell_and_ask(
+    study: Study,
+    trial: Trial,
+    values: list[float] | None,
+    state: str,
+    search_space: Mapping[str, Any] | None,
+) -> tuple[FrozenTrial, Trial | None]:
+    """Tells ``trial`` and asks for the next in one round trip. The next trial is None if the
+    server refused the ask once the tell landed: ``ask`` again, which raises the refusal if it
+    holds."""
+    ask = pb.AskTrialsRequest(parent=study.resource_name, count=1)
+    add_search_space(ask.search_space, search_space or {})
+    ask.request_id = uuid.uuid4().hex  # retries carry it: the ask is made once
+    tell = study._tell_request(trial, values, state, None)
+    response = study._told(trial, "TellAndAsk", pb.TellAndAskRequest(tell=tell, ask=ask))
+    if response.HasField("ask_error"):
+        return FrozenTrial.from_proto(response.told), None
+    (asked,) = (Trial(study, t) for t in response.asked)
+    study._heartbeat.register(asked, study.lease_seconds)
+    return FrozenTrial.from_proto(response.told), asked
+
+
 def _run_trial(
     study: Study,
     objective: Callable[[Trial], Any],
     trial: Trial,
     catch: tuple[type[Exception], ...],
+    tell: Any,
 ) -> FrozenTrial | None:
+    """Runs the objective on ``trial`` and tells its outcome with ``tell`` (a failure that ends
+    the loop with a plain tell: no next trial follows)."""
     try:
         result = objective(trial)
     except BaseException as error:
         if _is_trial_pruned(error):
-            frozen = _tell_quietly(study, trial, None, "pruned")
+            frozen = _tell_quietly(tell, trial, None, "pruned")
             _logger.info("Trial %d pruned. %s", trial.number, error)
             return frozen
-        frozen = _tell_failed(study, trial)
+        frozen = _tell_failed(trial, tell if isinstance(error, catch) else study.tell)
         _logger.warning(
             "Trial %d failed with parameters: %s because of the following error: %r.",
             trial.number,
@@ -177,16 +238,16 @@ def _run_trial(
     problem = infeasible(result, len(study.directions))
     if problem is not None:
         _logger.warning("Trial %d failed with value %r.", trial.number, result)
-        return _tell_quietly(study, trial, None, "failed")
-    frozen = _tell_quietly(study, trial, as_floats(result), "complete")
+        return _tell_quietly(tell, trial, None, "failed")
+    frozen = _tell_quietly(tell, trial, as_floats(result), "complete")
     if frozen is not None:
         log_completed(study, frozen)
     return frozen
 
 
-def _tell_failed(study: Study, trial: Trial) -> FrozenTrial | None:
+def _tell_failed(trial: Trial, tell: Any) -> FrozenTrial | None:
     try:
-        return _tell_quietly(study, trial, None, "failed")
+        return _tell_quietly(tell, trial, None, "failed")
     except Exception:  # keep the objective's exception, which is the real cause
         _logger.exception("could not tell trial %d failed", trial.number)
         return None
@@ -218,11 +279,11 @@ def log_completed(study: Study, frozen: FrozenTrial) -> None:
 
 
 def _tell_quietly(
-    study: Study, trial: Trial, values: list[float] | None, state: str
+    tell: Any, trial: Trial, values: list[float] | None, state: str
 ) -> FrozenTrial | None:
     """Tells a trial; a trial the server already finished (lease expired) is only logged."""
     try:
-        return study.tell(trial, values, state=state)
+        return tell(trial, values, state=state)  # type: ignore[no-any-return]
     except FailedPrecondition as error:
         _logger.warning("could not tell trial %d %s: %s", trial.number, state, error)
         return None

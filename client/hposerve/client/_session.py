@@ -46,6 +46,7 @@ SESSION_FIELDS = {
     "SetTrialUserAttributes": "set_trial_user_attributes",
     "Heartbeat": "heartbeat",
     "ReportIntermediateValues": "report_intermediate_values",
+    "TellAndAsk": "tell_and_ask",
 }
 # Held reports go out together as this call. MAX_BATCH is the server's limit on one batch
 # (MAX_BATCH_REPORTS in hposerve/server/domain/_config.py; a test checks they agree).

@@ -177,6 +177,22 @@ class Study(StudyCompat):
             FailedPrecondition: The trial finished already with another outcome (and not
                 ``skip_if_finished``).
         """
+        request = self._tell_request(trial, values, state, constraints)
+        try:
+            response = self._told(trial, "TellTrial", request)
+        except FailedPrecondition:
+            if skip_if_finished:
+                return self.get_trial(trial.number if isinstance(trial, Trial) else trial)
+            raise
+        return FrozenTrial.from_proto(response)
+
+    def _tell_request(
+        self,
+        trial: Trial | int,
+        values: float | Sequence[float] | None,
+        state: Any,
+        constraints: Mapping[str, float] | Sequence[float] | None,
+    ) -> pb.TellTrialRequest:
         name = trial.name if isinstance(trial, Trial) else trial_name(self.resource_name, trial)
         wanted, values = _outcome(state, values, len(self.directions))
         request = pb.TellTrialRequest(
@@ -189,18 +205,21 @@ class Study(StudyCompat):
             trial._settle_deferred()  # its reports reach the server before its tell
         # Its reports this thread still holds go with the tell: one message for both.
         request.intermediate_values.extend(self._transport.take_held(name))
+        return request
+
+    def _told(self, trial: Trial | int, method: str, request: Any) -> Any:
+        """Sends a tell (TellTrial; or TellAndAsk, which samples: the ask's deadline)."""
+        name = request.trial if method == "TellTrial" else request.tell.trial
+        timeout = self._transport.config.ask_timeout if method == "TellAndAsk" else None
         try:
-            response = self._transport.call("TellTrial", request)
-        except FailedPrecondition:
-            # Finished or expired on the server: renewing it is pointless either way.
+            response = self._transport.call(method, request, timeout=timeout)
+        except FailedPrecondition:  # finished or expired on the server: no renewing it either
             self._finish_locally(trial, name)
-            if skip_if_finished:
-                return self.get_trial(trial.number if isinstance(trial, Trial) else trial)
             raise
         self._finish_locally(trial, name)
         if isinstance(trial, Trial):
             trial._raise_deferred()  # a report sent without waiting failed: say so now
-        return FrozenTrial.from_proto(response)
+        return response
 
     def _constraints(
         self,

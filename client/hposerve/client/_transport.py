@@ -50,6 +50,7 @@ RETRY: dict[str, Retry] = {
     "ReportIntermediateValues": Retry.BY_NAME,  # each report keeps the first value of its step
     "ShouldPrune": Retry.READ,
     "TellTrial": Retry.BY_NAME,  # telling the outcome a trial already has is a no-op
+    "TellAndAsk": Retry.BY_NAME,  # the tell by name; the ask by the request id set in it
     "Heartbeat": Retry.BY_NAME,  # renewing a lease again renews it
     "GetTrial": Retry.READ,
     "ListTrials": Retry.READ,

@@ -235,6 +235,24 @@ class TellTrialRequest(_message.Message):
     intermediate_values: _containers.RepeatedCompositeFieldContainer[IntermediateValue]
     def __init__(self, trial: _Optional[str] = ..., state: _Optional[_Union[_types_pb2.TrialState, str]] = ..., values: _Optional[_Iterable[float]] = ..., constraints: _Optional[_Mapping[str, float]] = ..., intermediate_values: _Optional[_Iterable[_Union[IntermediateValue, _Mapping]]] = ...) -> None: ...
 
+class TellAndAskRequest(_message.Message):
+    __slots__ = ("tell", "ask")
+    TELL_FIELD_NUMBER: _ClassVar[int]
+    ASK_FIELD_NUMBER: _ClassVar[int]
+    tell: TellTrialRequest
+    ask: AskTrialsRequest
+    def __init__(self, tell: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., ask: _Optional[_Union[AskTrialsRequest, _Mapping]] = ...) -> None: ...
+
+class TellAndAskResponse(_message.Message):
+    __slots__ = ("told", "asked", "ask_error")
+    TOLD_FIELD_NUMBER: _ClassVar[int]
+    ASKED_FIELD_NUMBER: _ClassVar[int]
+    ASK_ERROR_FIELD_NUMBER: _ClassVar[int]
+    told: Trial
+    asked: _containers.RepeatedCompositeFieldContainer[Trial]
+    ask_error: Status
+    def __init__(self, told: _Optional[_Union[Trial, _Mapping]] = ..., asked: _Optional[_Iterable[_Union[Trial, _Mapping]]] = ..., ask_error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+
 class HeartbeatRequest(_message.Message):
     __slots__ = ("trials",)
     TRIALS_FIELD_NUMBER: _ClassVar[int]
@@ -375,7 +393,7 @@ class UpdateStudyAttributesRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., user_attrs_json: _Optional[str] = ..., metric_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SessionRequest(_message.Message):
-    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values")
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values", "tell_and_ask")
     ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -384,6 +402,7 @@ class SessionRequest(_message.Message):
     SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    TELL_AND_ASK_FIELD_NUMBER: _ClassVar[int]
     ask_trials: AskTrialsRequest
     suggest_parameter: SuggestParameterRequest
     report_intermediate_value: ReportIntermediateValueRequest
@@ -392,10 +411,11 @@ class SessionRequest(_message.Message):
     set_trial_user_attributes: SetTrialUserAttributesRequest
     heartbeat: HeartbeatRequest
     report_intermediate_values: ReportIntermediateValuesRequest
-    def __init__(self, ask_trials: _Optional[_Union[AskTrialsRequest, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterRequest, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueRequest, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneRequest, _Mapping]] = ..., tell_trial: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[SetTrialUserAttributesRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesRequest, _Mapping]] = ...) -> None: ...
+    tell_and_ask: TellAndAskRequest
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsRequest, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterRequest, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueRequest, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneRequest, _Mapping]] = ..., tell_trial: _Optional[_Union[TellTrialRequest, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[SetTrialUserAttributesRequest, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatRequest, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesRequest, _Mapping]] = ..., tell_and_ask: _Optional[_Union[TellAndAskRequest, _Mapping]] = ...) -> None: ...
 
 class SessionResponse(_message.Message):
-    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values", "error")
+    __slots__ = ("ask_trials", "suggest_parameter", "report_intermediate_value", "should_prune", "tell_trial", "set_trial_user_attributes", "heartbeat", "report_intermediate_values", "tell_and_ask", "error")
     ASK_TRIALS_FIELD_NUMBER: _ClassVar[int]
     SUGGEST_PARAMETER_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -404,6 +424,7 @@ class SessionResponse(_message.Message):
     SET_TRIAL_USER_ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERMEDIATE_VALUES_FIELD_NUMBER: _ClassVar[int]
+    TELL_AND_ASK_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     ask_trials: AskTrialsResponse
     suggest_parameter: SuggestParameterResponse
@@ -413,8 +434,9 @@ class SessionResponse(_message.Message):
     set_trial_user_attributes: Trial
     heartbeat: HeartbeatResponse
     report_intermediate_values: ReportIntermediateValuesResponse
+    tell_and_ask: TellAndAskResponse
     error: Status
-    def __init__(self, ask_trials: _Optional[_Union[AskTrialsResponse, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterResponse, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueResponse, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneResponse, _Mapping]] = ..., tell_trial: _Optional[_Union[Trial, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[Trial, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesResponse, _Mapping]] = ..., error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
+    def __init__(self, ask_trials: _Optional[_Union[AskTrialsResponse, _Mapping]] = ..., suggest_parameter: _Optional[_Union[SuggestParameterResponse, _Mapping]] = ..., report_intermediate_value: _Optional[_Union[ReportIntermediateValueResponse, _Mapping]] = ..., should_prune: _Optional[_Union[ShouldPruneResponse, _Mapping]] = ..., tell_trial: _Optional[_Union[Trial, _Mapping]] = ..., set_trial_user_attributes: _Optional[_Union[Trial, _Mapping]] = ..., heartbeat: _Optional[_Union[HeartbeatResponse, _Mapping]] = ..., report_intermediate_values: _Optional[_Union[ReportIntermediateValuesResponse, _Mapping]] = ..., tell_and_ask: _Optional[_Union[TellAndAskResponse, _Mapping]] = ..., error: _Optional[_Union[Status, _Mapping]] = ...) -> None: ...
 
 class Status(_message.Message):
     __slots__ = ("code", "message", "details")

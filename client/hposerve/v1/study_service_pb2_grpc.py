@@ -86,6 +86,11 @@ class StudyServiceStub:
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.TellTrialRequest.SerializeToString,
                 response_deserializer=hposerve_dot_v1_dot_study__service__pb2.Trial.FromString,
                 _registered_method=True)
+        self.TellAndAsk = channel.unary_unary(
+                '/hposerve.v1.StudyService/TellAndAsk',
+                request_serializer=hposerve_dot_v1_dot_study__service__pb2.TellAndAskRequest.SerializeToString,
+                response_deserializer=hposerve_dot_v1_dot_study__service__pb2.TellAndAskResponse.FromString,
+                _registered_method=True)
         self.Heartbeat = channel.unary_unary(
                 '/hposerve.v1.StudyService/Heartbeat',
                 request_serializer=hposerve_dot_v1_dot_study__service__pb2.HeartbeatRequest.SerializeToString,
@@ -213,6 +218,14 @@ class StudyServiceServicer:
 
     def TellTrial(self, request, context):
         """Finishes a trial as complete (with values), pruned or failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TellAndAsk(self, request, context):
+        """Tells a trial, then asks its study for the next: what study.optimize does between two
+        trials, in one round trip. See TellAndAskRequest.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -349,6 +362,11 @@ def add_StudyServiceServicer_to_server(servicer, server):
                     servicer.TellTrial,
                     request_deserializer=hposerve_dot_v1_dot_study__service__pb2.TellTrialRequest.FromString,
                     response_serializer=hposerve_dot_v1_dot_study__service__pb2.Trial.SerializeToString,
+            ),
+            'TellAndAsk': grpc.unary_unary_rpc_method_handler(
+                    servicer.TellAndAsk,
+                    request_deserializer=hposerve_dot_v1_dot_study__service__pb2.TellAndAskRequest.FromString,
+                    response_serializer=hposerve_dot_v1_dot_study__service__pb2.TellAndAskResponse.SerializeToString,
             ),
             'Heartbeat': grpc.unary_unary_rpc_method_handler(
                     servicer.Heartbeat,
@@ -677,6 +695,33 @@ class StudyService:
             '/hposerve.v1.StudyService/TellTrial',
             hposerve_dot_v1_dot_study__service__pb2.TellTrialRequest.SerializeToString,
             hposerve_dot_v1_dot_study__service__pb2.Trial.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TellAndAsk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/hposerve.v1.StudyService/TellAndAsk',
+            hposerve_dot_v1_dot_study__service__pb2.TellAndAskRequest.SerializeToString,
+            hposerve_dot_v1_dot_study__service__pb2.TellAndAskResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -141,6 +141,14 @@ CASES: dict[str, tuple[str, Any, Build]] = (
                 WRITE,
                 lambda t: pb.TellTrialRequest(trial=_trial(t), values=[1.0]),
             ),
+            "TellAndAsk": (
+                "study",
+                WRITE,
+                lambda t: pb.TellAndAskRequest(
+                    tell=pb.TellTrialRequest(trial=_trial(t), values=[1.0]),
+                    ask=pb.AskTrialsRequest(parent=_study(t)),
+                ),
+            ),
             "Heartbeat": ("study", WRITE, lambda t: pb.HeartbeatRequest(trials=[_trial(t)])),
             "GetTrial": ("study", READ, lambda t: pb.GetTrialRequest(name=_trial(t))),
             "ListTrials": ("study", READ, lambda t: pb.ListTrialsRequest(parent=_study(t))),

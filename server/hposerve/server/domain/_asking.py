@@ -41,6 +41,20 @@ class TrialAsking:
     def __init__(self, live: Callable[[StudyRef], LiveStudy]) -> None:
         self._live = live
 
+    def check_ask(
+        self, ref: StudyRef, *, search_space: Mapping[str, BaseDistribution], count: int
+    ) -> LiveStudy:
+        """Raises what ``ask`` raises before it samples (count, size, the space against the
+        sampler); returns the live study."""
+        if not 1 <= count <= MAX_ASK_COUNT:
+            raise InvalidArgument(
+                f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count"
+            )
+        check_ask_size(count, len(search_space))
+        live = self._live(ref)
+        _check_space_fits_sampler(live, search_space)
+        return live
+
     @deleted_is_not_found
     def ask(
         self,
@@ -56,13 +70,7 @@ class TrialAsking:
             NotFound: no such study.
             InvalidArgument: count out of range; a space the study's sampler cannot sample.
         """
-        if not 1 <= count <= MAX_ASK_COUNT:
-            raise InvalidArgument(
-                f"count must be in [1, {MAX_ASK_COUNT}], got {count}", field="count"
-            )
-        check_ask_size(count, len(search_space))
-        live = self._live(ref)
-        _check_space_fits_sampler(live, search_space)
+        live = self.check_ask(ref, search_space=search_space, count=count)
 
         with live.sample_lock:
             live.check_compatible(search_space, "search_space")

@@ -24,7 +24,7 @@ from hposerve.server.domain._asking import TrialAsking
 from hposerve.server.domain._catalog import StudyCatalog, StudyInfo
 from hposerve.server.domain._config import StudyOptions
 from hposerve.server.domain._consistency import each_call_sees_earlier_writes
-from hposerve.server.domain._exceptions import NotFound
+from hposerve.server.domain._exceptions import DomainError, NotFound
 from hposerve.server.domain._leases import LeaseExpiry
 from hposerve.server.domain._live_study import TrialRecord
 from hposerve.server.domain._names import StudyRef, TrialRef
@@ -188,6 +188,35 @@ class StudyRegistry:
             ref, state=state, values=values, constraints=constraints, reports=reports
         )
 
+    def tell_and_ask(
+        self,
+        ref: TrialRef,
+        *,
+        search_space: Mapping[str, BaseDistribution],
+        count: int = 1,
+        request_id: str = "",
+        **tell: Any,
+    ) -> tuple[TrialRecord, list[TrialRecord] | DomainError]:
+        """Tells a trial (``tell``: the keyword arguments of ``tell``), then asks its study for
+        the next (``study.optimize`` between two trials, in one call). The ask is checked
+        first, and the tell checks itself before it writes: what either would refuse changes
+        nothing. An error of the ask once the tell is recorded is returned in place of the
+        asked trials (the caller asks again)."""
+        try:
+            self._asking.check_ask(ref.study, search_space=search_space, count=count)
+        except DomainError as error:
+            raise _within("ask", error) from None
+        try:
+            told = self.tell(ref, **tell)
+        except DomainError as error:
+            raise _within("tell", error) from None
+        try:
+            return told, self.ask(
+                ref.study, search_space=search_space, count=count, request_id=request_id
+            )
+        except DomainError as error:
+            return told, _within("ask", error)
+
     def add_trials(
         self, ref: StudyRef, trials: Sequence[FrozenTrial], *, request_id: str = ""
     ) -> list[TrialRecord]:
@@ -273,3 +302,10 @@ class StudyRegistry:
             NotFound: no such study.
         """
         return self._asking.asked_by_request(ref, request_id)
+
+
+def _within(part: str, error: DomainError) -> DomainError:
+    """``error`` with its field named within the request's ``part`` (``tell.values``)."""
+    if error.field:
+        error.field = f"{part}.{error.field}"
+    return error

@@ -85,6 +85,21 @@ def _each_of(name: str, field: str) -> Callable[[Any], Named]:
     return get
 
 
+def _fields(*paths: str) -> Callable[[Any], Named]:
+    """The resources named at dotted ``paths`` (``tell.trial``): every one is checked."""
+
+    def get(request: Any) -> Named:
+        values = []
+        for path in paths:
+            value = request
+            for part in path.split("."):
+                value = getattr(value, part)
+            values.append((value, parse_resource(value)))
+        return values
+
+    return get
+
+
 def _server(request: Any) -> Named:
     return [("", Resource.server())]
 
@@ -140,6 +155,7 @@ RULES: dict[str, Rule] = {
             "ReportIntermediateValues": Rule(W, _each_of("reports", "trial"), mutates=True),
             "ShouldPrune": Rule(R, _field("trial")),
             "TellTrial": Rule(W, _field("trial"), mutates=True),
+            "TellAndAsk": Rule(W, _fields("tell.trial", "ask.parent"), mutates=True),
             "Heartbeat": Rule(W, _each("trials"), mutates=True),
             "GetTrial": Rule(R, _field("name")),
             "ListTrials": Rule(R, _field("parent")),

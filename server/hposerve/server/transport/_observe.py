@@ -72,7 +72,9 @@ _CURRENT: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
 def _describe(call: _Call) -> None:
     """Fills in what the request names: its request id and namespace."""
     request = call.request
-    call.request_id = str(getattr(request, "request_id", "") or "")
+    # A tell-and-ask carries its request id in its ask.
+    carrier = getattr(request, "ask", request)
+    call.request_id = str(getattr(carrier, "request_id", "") or "")
     rule = RULES.get(call.method)
     if rule is None or request is None:
         return

@@ -71,10 +71,16 @@ def _create_comparison(request: Any) -> _Bound | None:
 
 _ASK_TRIALS = _ask("parent", lambda r: max(r.count, 1))
 
+
+def _tell_and_ask(request: Any) -> _Bound | None:
+    return _ASK_TRIALS(request.ask)  # refused whole: the client tells and asks again
+
+
 # Full method name -> what a request of it takes (None: a name the servicer will reject).
 BOUNDS: dict[str, Callable[[Any], _Bound | None]] = {
     "/hposerve.v1.StudyService/CreateStudy": _create_study,
     "/hposerve.v1.StudyService/AskTrials": _ASK_TRIALS,
+    "/hposerve.v1.StudyService/TellAndAsk": _tell_and_ask,
     "/hposerve.v1.ComparisonService/CreateComparison": _create_comparison,
     "/hposerve.v1.ComparisonService/AskComparisonTrial": _ask("comparison", lambda r: 1),
 }

@@ -184,14 +184,14 @@ class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     def TellTrial(
         self, request: pb.TellTrialRequest, context: grpc.aio.ServicerContext
     ) -> pb.Trial:
-        record = self._registry.tell(
-            names.trial_ref_from_name(request.trial),
-            state=conv.state_from_proto(request.state),
-            values=request.values,
-            constraints=dict(request.constraints),
-            reports=[(r.step, r.value) for r in request.intermediate_values],
-        )
+        record = self._registry.tell(names.trial_ref_from_name(request.trial), **_tell(request))
         return conv.trial_to_proto(record)
+
+    @trial_call
+    def TellAndAsk(
+        self, request: pb.TellAndAskRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TellAndAskResponse:
+        return _tell_and_ask(self._registry, request)
 
     @rpc
     def Heartbeat(
@@ -357,3 +357,38 @@ _SESSION_CALLS = {
     field.name: getattr(StudyServicer, field.message_type.name.removesuffix("Request")).__wrapped__
     for field in pb.SessionRequest.DESCRIPTOR.oneofs_by_name["call"].fields
 }
+
+
+def _tell(request: pb.TellTrialRequest) -> dict[str, Any]:
+    """The registry's ``tell`` arguments of a tell request."""
+    return {
+        "state": conv.state_from_proto(request.state),
+        "values": request.values,
+        "constraints": dict(request.constraints),
+        "reports": [(r.step, r.value) for r in request.intermediate_values],
+    }
+
+
+def _tell_and_ask(registry: StudyRegistry, request: pb.TellAndAskRequest) -> pb.TellAndAskResponse:
+    """Serves TellAndAsk: the ask must name the told trial's study; an ask refused once the
+    tell is recorded is answered in ``ask_error``."""
+    tell, ask = request.tell, request.ask
+    ref = names.trial_ref_from_name(tell.trial, "tell.trial")
+    if names.study_ref_from_name(ask.parent, "ask.parent") != ref.study:
+        raise InvalidArgument(
+            f"ask.parent must be the told trial's study {ref.study}, got {ask.parent!r}",
+            field="ask.parent",
+        )
+    told, asked = registry.tell_and_ask(
+        ref,
+        **_tell(tell),
+        search_space=conv.search_space_from_proto(ask.search_space, "ask.search_space"),
+        count=ask.count or 1,
+        request_id=ask.request_id,
+    )
+    response = pb.TellAndAskResponse(told=conv.trial_to_proto(told))
+    if isinstance(asked, Exception):
+        response.ask_error.ParseFromString(status_of(asked, "TellAndAsk").SerializeToString())
+    else:
+        response.asked.extend(conv.trial_to_proto(r) for r in asked)
+    return response

@@ -31,7 +31,7 @@ from hposerve.v1 import study_service_pb2 as pb
 
 __all__ = ["TrialCalls", "Turns", "report_refs"]
 
-_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter"})
+_SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter", "TellAndAsk"})
 
 
 class TrialCalls:
@@ -105,7 +105,9 @@ def _is_quick(registry: StudyRegistry, method: str, request: Any) -> bool:
 
 def _samples_of(method: str, request: Any) -> int:
     """How many parameters a trial call samples (count × parameters of an ask), about."""
-    if method != "AskTrials":
+    if method == "TellAndAsk":
+        request = request.ask
+    elif method != "AskTrials":
         return 1
     return (request.count or 1) * max(len(request.search_space), 1)
 
@@ -114,8 +116,9 @@ def _reports_of(method: str, request: Any) -> int:
     """How many intermediate values a trial call writes."""
     if method == "ReportIntermediateValues":
         return len(request.reports)
-    if method == "TellTrial":
-        return len(request.intermediate_values)
+    if method in ("TellTrial", "TellAndAsk"):
+        tell = request.tell if method == "TellAndAsk" else request
+        return len(tell.intermediate_values)
     return 0
 
 
@@ -123,6 +126,8 @@ def _studies_of(method: str, request: Any) -> list[StudyRef]:
     """The studies a trial call touches: its parent, its trial's, or (heartbeat) its trials'."""
     if method == "AskTrials":
         return [names.study_ref_from_name(request.parent, "parent")]
+    if method == "TellAndAsk":  # one study (the servicer refuses two)
+        return [names.study_ref_from_name(request.ask.parent, "ask.parent")]
     if method == "Heartbeat":
         return [
             names.trial_ref_from_name(t, f"trials[{i}]").study for i, t in enumerate(request.trials)
