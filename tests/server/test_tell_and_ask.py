@@ -5,11 +5,13 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from hposerve.client import FloatDistribution
+from hposerve.client import Client, FloatDistribution
 from hposerve.client._errors import from_rpc_error
+from hposerve.server import make_server
+from hposerve.server.domain import QuotaLimits
 from hposerve.server.transport._study_servicer import StudyServicer
 from hposerve.v1 import study_service_pb2 as pb
-from hposerve.v1 import types_pb2
+from hposerve.v1 import study_service_pb2_grpc, types_pb2
 
 SPACE = {"x": FloatDistribution(0.0, 1.0)}
 _X = types_pb2.ParameterSpec(
@@ -117,3 +119,38 @@ def test_a_retried_request_answers_as_the_first(stub, study_name):
     again = stub.TellAndAsk(request)
     assert again.told == first.told and [t.name for t in again.asked] == [first.asked[0].name]
     assert stub.GetStudy(pb.GetStudyRequest(name=study)).trial_count == 2
+
+
+@pytest.mark.parametrize(
+    "limits",
+    [QuotaLimits(asks_per_second=2), QuotaLimits(running_trials=1)],
+    ids=["asks-per-second", "running-trials"],
+)
+def test_optimize_under_an_ask_quota_tells_every_trial(tmp_path, study_name, limits):
+    # The quota refuses a tell-and-ask whole (at one running trial, the trial it tells counts):
+    # the client then tells alone at once and asks on its own, waiting for the quota.
+    server = make_server("127.0.0.1:0", data_dir=tmp_path / "d", quotas=limits).start()
+    try:
+        with Client(f"127.0.0.1:{server.port}") as client:
+            study = client.create_study(name=study_name, sampler={"type": "random", "seed": 0})
+            study.optimize(lambda t: t.params["x"], n_trials=4, search_space=SPACE)
+            assert [t.state for t in study.trials] == ["complete"] * 4
+    finally:
+        server.stop()
+
+
+def test_a_tell_and_ask_over_the_quota_on_a_session_changes_nothing(tmp_path, study_name):
+    server = make_server(
+        "127.0.0.1:0", data_dir=tmp_path / "d", quotas=QuotaLimits(running_trials=1)
+    ).start()
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = study_service_pb2_grpc.StudyServiceStub(channel)
+            study, trial = _running(stub, study_name)
+            message = pb.SessionRequest(tell_and_ask=_request(study, trial.name))
+            (answer,) = list(stub.Session(iter([message])))
+            assert answer.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+            listed = stub.ListTrials(pb.ListTrialsRequest(parent=study)).trials
+            assert [(t.number, t.state) for t in listed] == [(0, types_pb2.RUNNING)]
+    finally:
+        server.stop()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from hposerve.v1 import study_service_pb2 as pb
 
 from ._distributions import add_search_space
-from ._errors import FailedPrecondition
+from ._errors import FailedPrecondition, ResourceExhausted
 from ._trial import FrozenTrial, Trial
 
 if TYPE_CHECKING:
@@ -200,7 +200,11 @@ def _tell_and_ask(
     add_search_space(ask.search_space, search_space or {})
     ask.request_id = uuid.uuid4().hex  # retries carry it: the ask is made once
     tell = study._tell_request(trial, values, state, None)
-    response = study._told(trial, "TellAndAsk", pb.TellAndAskRequest(tell=tell, ask=ask))
+    try:
+        response = study._told(trial, "TellAndAsk", pb.TellAndAskRequest(tell=tell, ask=ask))
+    except ResourceExhausted:
+        # The ask's quota refused the whole: the tell alone now; the next ask waits its turn.
+        return FrozenTrial.from_proto(study._told(trial, "TellTrial", tell)), None
     if response.HasField("ask_error"):
         return FrozenTrial.from_proto(response.told), None
     (asked,) = (Trial(study, t) for t in response.asked)

@@ -24,6 +24,9 @@ from ._session import SESSION_FIELDS, Deferred, SessionClosed, Sessions, Session
 
 _logger = logging.getLogger("hposerve.client")
 _SESSION_PAUSE = 30.0  # seconds of unary calls after the server refused a session
+# Calls an ask's quota refuses whole although they carry a tell: not waited on, so that the
+# tell goes at once on its own (a running-trials quota may be waiting for that very tell).
+_TELL_FIRST = frozenset({"TellAndAsk"})
 
 
 class Retry(enum.Enum):
@@ -167,6 +170,8 @@ class Transport:
                 delay: float | None
                 if error.code == grpc.StatusCode.UNAVAILABLE:
                     delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
+                elif method in _TELL_FIRST:
+                    raise  # the caller tells alone, then asks (which waits for the quota)
                 else:
                     delay = self._quota_wait(error, deadline - waited)
                     if delay is None:

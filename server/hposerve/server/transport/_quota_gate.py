@@ -73,7 +73,7 @@ _ASK_TRIALS = _ask("parent", lambda r: max(r.count, 1))
 
 
 def _tell_and_ask(request: Any) -> _Bound | None:
-    return _ASK_TRIALS(request.ask)  # refused whole: the client tells and asks again
+    return _ASK_TRIALS(request.ask)  # refused whole: the client then tells alone, and asks
 
 
 # Full method name -> what a request of it takes (None: a name the servicer will reject).
@@ -178,11 +178,14 @@ class QuotaInterceptor(grpc.aio.ServerInterceptor):
     async def _check(
         self, request: pb.SessionRequest
     ) -> tuple[pb.SessionResponse | None, Callable[[str], None] | None]:
-        if request.WhichOneof("call") != "ask_trials":
+        call = request.WhichOneof("call")
+        if call not in ("ask_trials", "tell_and_ask"):
             return None, None
+        ask = request.ask_trials if call == "ask_trials" else request.tell_and_ask.ask
         try:
-            await self._admit_async(_ASK_TRIALS(request.ask_trials))
+            await self._admit_async(_ASK_TRIALS(ask))
         except ResourceExhausted as e:
-            status = pb.Status.FromString(status_of(e, "AskTrials").SerializeToString())
+            method = "AskTrials" if call == "ask_trials" else "TellAndAsk"
+            status = pb.Status.FromString(status_of(e, method).SerializeToString())
             return pb.SessionResponse(error=status), None
         return None, None
