@@ -31,6 +31,8 @@ FIGURES = [
     "random_late_ms_per_trial",
     "growth_ratio",
     "random_round_trips_per_trial",
+    "optimize_ms_per_trial",
+    "optimize_round_trips_per_trial",
     "domain_ms_per_trial",
     "session_call_us",
     "unary_call_us",

@@ -18,6 +18,7 @@ from hposerve.lab._bench_workload import (
     Sizes,
     ms,
     objective_value,
+    optimize_figures,
     optuna_space,
     optuna_trials,
     quantile,
@@ -49,12 +50,14 @@ def case_service_random(target: str, sizes: Sizes) -> dict[str, float]:
         )
         times = service_trials(study, sizes.growth_trials)
         round_trips = round_trips_per_trial(study, 10)
+        optimized = optimize_figures(client, sizes.baseline_trials)
     w = sizes.growth_window
     return {
         "random_ms_per_trial": ms(times[:w]),
         "random_late_ms_per_trial": ms(times[-w:]),
         "growth_ratio": ms(times[-w:]) / ms(times[:w]),
         "random_round_trips_per_trial": round_trips,
+        **optimized,
     }
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "Sizes",
     "ms",
     "objective_value",
+    "optimize_figures",
     "optuna_space",
     "optuna_trials",
     "quantile",
@@ -106,6 +107,26 @@ def round_trips_per_trial(study: Any, n: int) -> float:
     before = transport.round_trips
     service_trials(study, n)
     return (transport.round_trips - before) / n
+
+
+def optimize_figures(client: Any, n: int) -> dict[str, float]:
+    """The workload's ``n`` trials through ``study.optimize`` on a random study that never
+    prunes (each tell carries the next ask): ms and round trips per trial."""
+    study = client.create_study(
+        name="bench-optimize", sampler={"type": "random", "seed": 0}, pruner={"type": "none"}
+    )
+
+    def objective(trial: Any) -> float:
+        for step in range(N_REPORTS):
+            trial.report(objective_value(trial.params, step), step)
+        return objective_value(trial.params, N_REPORTS)
+
+    before, start = study._transport.round_trips, time.perf_counter()
+    study.optimize(objective, n_trials=n, search_space=optuna_space())
+    return {
+        "optimize_ms_per_trial": (time.perf_counter() - start) / n * 1e3,
+        "optimize_round_trips_per_trial": (study._transport.round_trips - before) / n,
+    }
 
 
 def ms(seconds: Sequence[float]) -> float:
