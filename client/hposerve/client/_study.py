@@ -199,7 +199,7 @@ class Study(StudyCompat):
             trial=name,
             state=state_to_proto(wanted),
             values=as_floats(values),  # with PRUNED or FAILED: refused, as Optuna refuses it
-            constraints=self._constraints(trial, wanted, constraints),
+            constraints=_constraints(self, trial, wanted, constraints),
         )
         if isinstance(trial, Trial):
             trial._settle_deferred()  # its reports reach the server before its tell
@@ -210,9 +210,14 @@ class Study(StudyCompat):
     def _told(self, trial: Trial | int, method: str, request: Any) -> Any:
         """Sends a tell (TellTrial; or TellAndAsk, which samples: the ask's deadline)."""
         name = request.trial if method == "TellTrial" else request.tell.trial
-        timeout = self._transport.config.ask_timeout if method == "TellAndAsk" else None
+        chained = method == "TellAndAsk"
+        timeout = self._transport.config.ask_timeout if chained else None
         try:
-            response = self._transport.call(method, request, timeout=timeout)
+            # A quota that refuses a tell-and-ask may be waiting for that very tell: the
+            # caller tells alone at once (``_optimize``), rather than wait here.
+            response = self._transport.call(
+                method, request, timeout=timeout, wait_for_quota=not chained
+            )
         except FailedPrecondition:  # finished or expired on the server: no renewing it either
             self._finish_locally(trial, name)
             raise
@@ -220,23 +225,6 @@ class Study(StudyCompat):
         if isinstance(trial, Trial):
             trial._raise_deferred()  # a report sent without waiting failed: say so now
         return response
-
-    def _constraints(
-        self,
-        trial: Trial | int,
-        state: TrialState,
-        given: Mapping[str, float] | Sequence[float] | None,
-    ) -> dict[str, float]:
-        out = trial.pending_constraints() if isinstance(trial, Trial) else {}
-        if given is not None:
-            named = given if isinstance(given, Mapping) else dict(enumerate(given))
-            out.update({str(k): float(v) for k, v in named.items()})
-        if self._constraints_func is not None and state in (TrialState.COMPLETE, TrialState.PRUNED):
-            # As Optuna's samplers run constraints_func after a complete or pruned trial.
-            frozen = trial._frozen() if isinstance(trial, Trial) else self.get_trial(trial)
-            computed = self._constraints_func(frozen)
-            out.update({str(i): float(v) for i, v in enumerate(computed)})
-        return out
 
     def _finish_locally(self, trial_or_number: Trial | int, name: str) -> None:
         self._heartbeat.unregister(name)
@@ -335,3 +323,23 @@ def _outcome(state: Any, values: Any, n_objectives: int) -> tuple[TrialState, An
         return TrialState.COMPLETE, values
     # Told a state explicitly: the server checks the values (InvalidArgument, a ValueError).
     return wanted, values
+
+
+def _constraints(
+    study: Study,
+    trial: Trial | int,
+    state: TrialState,
+    given: Mapping[str, float] | Sequence[float] | None,
+) -> dict[str, float]:
+    """The constraints a tell sends: set on the trial, given, and computed by the sampler's
+    ``constraints_func``."""
+    out = trial.pending_constraints() if isinstance(trial, Trial) else {}
+    if given is not None:
+        named = given if isinstance(given, Mapping) else dict(enumerate(given))
+        out.update({str(k): float(v) for k, v in named.items()})
+    if study._constraints_func is not None and state in (TrialState.COMPLETE, TrialState.PRUNED):
+        # As Optuna's samplers run constraints_func after a complete or pruned trial.
+        frozen = trial._frozen() if isinstance(trial, Trial) else study.get_trial(trial)
+        computed = study._constraints_func(frozen)
+        out.update({str(i): float(v) for i, v in enumerate(computed)})
+    return out

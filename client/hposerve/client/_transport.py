@@ -24,9 +24,6 @@ from ._session import SESSION_FIELDS, Deferred, SessionClosed, Sessions, Session
 
 _logger = logging.getLogger("hposerve.client")
 _SESSION_PAUSE = 30.0  # seconds of unary calls after the server refused a session
-# Calls an ask's quota refuses whole although they carry a tell: not waited on, so that the
-# tell goes at once on its own (a running-trials quota may be waiting for that very tell).
-_TELL_FIRST = frozenset({"TellAndAsk"})
 
 
 class Retry(enum.Enum):
@@ -139,13 +136,21 @@ class Transport:
     def closed(self) -> bool:
         return self._closed.is_set()
 
-    def call(self, method: str, request: Message, *, timeout: float | None = None) -> Any:
+    def call(
+        self,
+        method: str,
+        request: Message,
+        *,
+        timeout: float | None = None,
+        wait_for_quota: bool = True,
+    ) -> Any:
         """Calls ``method`` with ``request`` and returns the response.
 
         Args:
             method: The RPC name, e.g. ``"AskTrials"``.
             request: The request message. A ``request_id`` field left empty is filled in place.
             timeout: Deadline of each attempt in seconds; defaults to ``config.timeout``.
+            wait_for_quota: False raises a quota's refusal at once instead of retrying it.
 
         Raises:
             HposerveError: The call failed (after retries, on a method that is safe to retry).
@@ -170,8 +175,8 @@ class Transport:
                 delay: float | None
                 if error.code == grpc.StatusCode.UNAVAILABLE:
                     delay = self._random.uniform(0, min(backoff, self._config.max_backoff))
-                elif method in _TELL_FIRST:
-                    raise  # the caller tells alone, then asks (which waits for the quota)
+                elif not wait_for_quota:
+                    raise
                 else:
                     delay = self._quota_wait(error, deadline - waited)
                     if delay is None:

@@ -45,11 +45,7 @@ class Rule:
 
 
 def _field(name: str) -> Callable[[Any], Named]:
-    def get(request: Any) -> Named:
-        value = getattr(request, name)
-        return [(value, parse_resource(value))]
-
-    return get
+    return _fields(name)
 
 
 def _each(name: str) -> Callable[[Any], Named]:
