@@ -31,7 +31,7 @@ __all__ = ["main"]
 
 # (module, owner in it or None for the module, attribute): what an ask calls, timed inside asks.
 _TIMED = (
-    ("hposerve.server.domain._live_study", "LiveStudy", "_start_waiting"),
+    ("hposerve.server.domain._live_study", None, "_start_waiting"),
     ("hposerve.server.domain._live_study", None, "trial_count"),
     ("hposerve.server.domain._optuna", None, "sample_new"),
     ("optuna.storages", "JournalStorage", "create_new_trial"),

@@ -25,6 +25,7 @@ from hposerve.server.domain._config import MAX_ASK_COUNT, REQUEST_ATTR, check_as
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument
 from hposerve.server.domain._live_study import LiveStudy, TrialRecord, deleted_is_not_found
 from hposerve.server.domain._names import StudyRef, TrialRef
+from hposerve.server.domain._turns import Turn
 
 __all__ = ["TrialAsking"]
 
@@ -72,27 +73,35 @@ class TrialAsking:
         """
         live = self.check_ask(ref, search_space=search_space, count=count)
 
-        with live.sample_lock:
+        with Turn(live.sample_lock) as turn:
             live.check_compatible(search_space, "search_space")
+            if request_id:
+                live.handed_over.wait_for(request_id)  # a retry of an ask still storing its trial
             # A retry: the trials the first call handed out, completed where a crash cut it
             # short (the trials carry the request id from their first storage record on).
             earlier = (live.requests.get(request_id) if request_id else None) or []
             numbers = [n for n in earlier if _sampled(live.resume, n, search_space, request_id)]
             try:
                 while len(numbers) < count:
-                    numbers.append(self._ask_one(live, search_space, request_id).number)
+                    # Only the last trial of a request may hand the turn over (``_turns``).
+                    last = turn if len(numbers) == count - 1 else None
+                    numbers.append(self._ask_one(live, search_space, request_id, last).number)
             finally:
                 if request_id and numbers:
                     # Partial when sampling failed: a retry resumes from there, as after a crash.
                     live.requests.remember(request_id, numbers)
+                live.handed_over.done(request_id)
         with live.lock:
             return live.records(numbers)
 
     @staticmethod
     def _ask_one(
-        live: LiveStudy, search_space: Mapping[str, BaseDistribution], request_id: str
+        live: LiveStudy,
+        search_space: Mapping[str, BaseDistribution],
+        request_id: str,
+        turn: Turn | None,
     ) -> optuna.Trial:
-        return _sampled(live.ask, search_space, request_id=request_id)
+        return _sampled(live.ask, search_space, request_id=request_id, turn=turn)
 
     @deleted_is_not_found
     def suggest(self, ref: TrialRef, name: str, distribution: BaseDistribution) -> Any:

@@ -20,6 +20,7 @@ one database, and a restarted server, agree on it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -34,7 +35,7 @@ from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server.domain import _optuna, _specs
+from hposerve.server.domain import _optuna, _specs, _turns
 from hposerve.server.domain._config import (
     ASKED_BY_ATTR,
     EXPIRED_ATTR,
@@ -150,6 +151,10 @@ class LiveStudy:
         self.leases: dict[int, Lease] = {}
         # request id -> the trial numbers it created (ask, enqueue).
         self.requests: RequestMemo[str, list[int]] = RequestMemo()
+        self.handed_over = _turns.HandedOver()
+        # Whether an ask may hand its turn over once its create is queued (``_turns``): the
+        # sampler reads no trials (nor their number). Not a subclass: it could read them.
+        self.draws_blind = type(study.sampler) is optuna.samplers.RandomSampler
         # With a storage only this process writes, the WAITING (enqueued) trials are counted
         # here, so that an ask need not scan all trials for them (Optuna's journal storage
         # scans the whole study for each ask, a cost that grows with the number of trials).
@@ -208,9 +213,16 @@ class LiveStudy:
 
     # -- trials ------------------------------------------------------------------------------
 
-    def ask(self, space: Mapping[str, BaseDistribution], *, request_id: str = "") -> optuna.Trial:
+    def ask(
+        self,
+        space: Mapping[str, BaseDistribution],
+        *,
+        request_id: str = "",
+        turn: _turns.Turn | None = None,
+    ) -> optuna.Trial:
         """A running, leased trial with the parameters of ``space`` sampled; call with
-        ``sample_lock`` held.
+        ``sample_lock`` held (by ``turn``, which a new trial of a sampler that draws blind hands
+        over once its create is queued: ``_turns``).
 
         An enqueued trial if there is one (its ask's ``request_id`` written before it starts;
         a failed sampling fails it, as a failing objective fails one in ``Study.optimize``, so
@@ -223,7 +235,7 @@ class LiveStudy:
         start = time.perf_counter()
         trial = None
         if not self.exclusive or self.waiting:
-            trial = self._start_waiting(space, request_id)
+            trial = _start_waiting(self, space, request_id)
         if trial is not None:
             self.add_sample_seconds(trial, time.perf_counter() - start)
             self.lease_new(trial)
@@ -236,43 +248,23 @@ class LiveStudy:
         def sampled(trial: FrozenTrial) -> None:
             trial.system_attrs[SAMPLE_SECONDS_ATTR] = time.perf_counter() - start
 
-        number = trial_count(self.storage, self.study_id, hint=self._next)
+        number = self._next  # a blind draw reads no number: a stale hint will do
+        if not self.draws_blind or number is None:
+            number = trial_count(self.storage, self.study_id, hint=number)
         elsewhere = None
         if self.sampling is not None and space:
             elsewhere = self.sampling.sample(
                 self.study_id, self.ref.optuna_name, self.config, space,
                 system_attrs=attrs, number=number,
             )  # fmt: skip
-        trial = _optuna.new_trial(
-            self.study, space, system_attrs=attrs, on_sampled=sampled, number=number,
-            sampled=elsewhere,
-        )  # fmt: skip
+        with _handing_over(self, turn, request_id):
+            trial = _optuna.new_trial(
+                self.study, space, system_attrs=attrs, on_sampled=sampled, number=number,
+                sampled=elsewhere,
+            )  # fmt: skip
         self._next = trial.number + 1
         self.lease_new(trial, expires)
         return trial
-
-    def _start_waiting(
-        self, space: Mapping[str, BaseDistribution], request_id: str
-    ) -> optuna.Trial | None:
-        """An enqueued trial started, or None.
-
-        Only the waiting trials are listed, not all the study's (a list built at every ask).
-        """
-        attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
-        waiting = (TrialState.WAITING,)
-        for frozen in self.storage.get_all_trials(self.study_id, deepcopy=False, states=waiting):
-            self.waiting = max(0, self.waiting - 1)  # taken, started or failed
-            trial = _optuna.start_waiting(
-                self.study,
-                frozen,
-                space,
-                system_attrs=attrs,
-                clear_on_failure=_cleared(request_id),
-            )
-            if trial is not None:
-                return trial
-        self.waiting = 0
-        return None
 
     def resume(self, number: int, space: Mapping[str, BaseDistribution], request_id: str) -> bool:
         """Completes a trial an earlier ask with ``request_id`` handed out; call with
@@ -423,6 +415,40 @@ class LiveStudy:
         its trial's ``trial_lock`` held."""
         lease.expires = time.time() + self.config.options.lease_seconds
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
+
+
+def _handing_over(
+    live: LiveStudy, turn: _turns.Turn | None, request_id: str
+) -> contextlib.AbstractContextManager[None]:
+    if turn is None or not live.draws_blind:
+        return contextlib.nullcontext()
+    if request_id:
+        live.handed_over.begin(request_id)
+    return _turns.hand_over_when_queued(turn)
+
+
+def _start_waiting(
+    live: LiveStudy, space: Mapping[str, BaseDistribution], request_id: str
+) -> optuna.Trial | None:
+    """An enqueued trial started, or None.
+
+    Only the waiting trials are listed, not all the study's (a list built at every ask).
+    """
+    attrs = {ASKED_BY_ATTR: request_id} if request_id else {}
+    waiting = (TrialState.WAITING,)
+    for frozen in live.storage.get_all_trials(live.study_id, deepcopy=False, states=waiting):
+        live.waiting = max(0, live.waiting - 1)  # taken, started or failed
+        trial = _optuna.start_waiting(
+            live.study,
+            frozen,
+            space,
+            system_attrs=attrs,
+            clear_on_failure=_cleared(request_id),
+        )
+        if trial is not None:
+            return trial
+    live.waiting = 0
+    return None
 
 
 def _bind_source_trials(live: LiveStudy) -> None:

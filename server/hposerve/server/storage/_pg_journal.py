@@ -64,6 +64,7 @@ from optuna.storages.journal import BaseJournalBackend
 # this class (pinned by tests/server/storage/test_pg_journal.py).
 from hposerve.server.domain._consistency import call_started
 from hposerve.server.domain._optuna import BaseJournalSnapshot
+from hposerve.server.domain._turns import write_queued
 from hposerve.server.storage import _pg_schema
 from hposerve.server.storage._pg_url import libpq_url, split_options
 
@@ -361,6 +362,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         mine = _Queued([json.dumps(log, separators=(",", ":")) for log in logs])
         with self._queue_lock:
             self._queue.append(mine)
+        write_queued()  # its place in the order is fixed: an ask may hand its turn over
         with self._lock:
             if not mine.done:  # else another thread's append took it along
                 self._send_queued()

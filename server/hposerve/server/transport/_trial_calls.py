@@ -27,6 +27,7 @@ from hposerve.server.domain._config import (
     MAX_QUICK_SAMPLES,
 )
 from hposerve.server.domain._consistency import began_at
+from hposerve.server.domain._turns import on_hand_over
 from hposerve.v1 import study_service_pb2 as pb
 
 __all__ = ["TrialCalls", "Turns", "report_refs"]
@@ -59,13 +60,22 @@ class TrialCalls:
         if method.__name__ not in _SAMPLING_METHODS:
             return await loop.run_in_executor(self._pool, _began, *args)
         (study,) = _studies_of(method.__name__, request)  # parsed fine by _is_quick
-        async with self._samplings.turn(study):
-            return await loop.run_in_executor(self._pool, _began, *args)
+        async with self._samplings.turn(study) as release:
+            # The call may hand its turn over before it ends (``_turns``): the next then starts.
+            def hand_over() -> None:
+                loop.call_soon_threadsafe(release)
+
+            return await loop.run_in_executor(self._pool, _began_handing_over, hand_over, *args)
 
 
 def _began(arrived: float, method: Callable[..., Any], *args: Any) -> Any:
     with began_at(arrived):
         return method(*args)
+
+
+def _began_handing_over(hand_over: Callable[[], None], *args: Any) -> Any:
+    with on_hand_over(hand_over):
+        return _began(*args)
 
 
 class Turns:
@@ -75,12 +85,24 @@ class Turns:
         self._locks: dict[Hashable, tuple[asyncio.Lock, int]] = {}
 
     @contextlib.asynccontextmanager
-    async def turn(self, key: Hashable) -> AsyncIterator[None]:
+    async def turn(self, key: Hashable) -> AsyncIterator[Callable[[], None]]:
+        """Holds ``key``'s turn until the end, or until the function yielded is called."""
         lock, users = self._locks.get(key) or (asyncio.Lock(), 0)
         self._locks[key] = (lock, users + 1)
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                lock.release()
+
         try:
-            async with lock:
-                yield
+            await lock.acquire()
+            try:
+                yield release
+            finally:
+                release()
         finally:
             lock, users = self._locks[key]
             if users == 1:
