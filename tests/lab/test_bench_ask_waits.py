@@ -16,9 +16,11 @@ def test_the_asks_of_the_trainers_study_and_their_waits_are_timed(
     asks, ask_wall, ask_cpu = totals["ask"]
     assert asks >= 5
     assert ask_cpu > 0 and ask_wall > 0
-    # Every ask creates its trial under the storage's lock, and counts the trials before.
-    for inside in ("JournalStorage.create_new_trial", "trial_count"):
-        assert totals[inside][0] == asks and totals[inside][1] <= ask_wall
+    # Every ask creates its trial under the storage's lock; the random sampler draws blind, so
+    # only the first ask counts the trials (the others number it from a hint).
+    created = totals["JournalStorage.create_new_trial"]
+    assert created[0] == asks and created[1] <= ask_wall
+    assert totals.get("trial_count", [0])[0] <= 1
     assert totals["storage lock, waiting"][0] >= asks
     # The TPE studies' asks are not counted: sampling there is TPE's, here the random sampler's.
     assert totals["sample_new"][0] == asks
