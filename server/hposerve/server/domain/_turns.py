@@ -41,10 +41,6 @@ class Turn:
     def __exit__(self, *exc: object) -> None:
         self._release()
 
-    @property
-    def held(self) -> bool:
-        return self._held
-
     def hand_over(self) -> None:
         """Lets the next ask of the study in now (here, and the transport's next call)."""
         if self._release():
