@@ -83,8 +83,11 @@ class TrialAsking:
             numbers = [n for n in earlier if _sampled(live.resume, n, search_space, request_id)]
             try:
                 while len(numbers) < count:
-                    # Only the last trial of a request may hand the turn over (``_turns``).
-                    last = turn if len(numbers) == count - 1 else None
+                    # Only the last trial of a request may hand the turn over (``_turns``),
+                    # and only where the sampler draws blind.
+                    last = turn if live.draws_blind and len(numbers) == count - 1 else None
+                    if last is not None and request_id:
+                        live.handed_over.begin(request_id)
                     numbers.append(self._ask_one(live, search_space, request_id, last).number)
             finally:
                 if request_id and numbers:

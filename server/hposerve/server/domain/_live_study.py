@@ -20,7 +20,6 @@ one database, and a restarted server, agree on it.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
@@ -221,8 +220,8 @@ class LiveStudy:
         turn: _turns.Turn | None = None,
     ) -> optuna.Trial:
         """A running, leased trial with the parameters of ``space`` sampled; call with
-        ``sample_lock`` held (by ``turn``, which a new trial of a sampler that draws blind hands
-        over once its create is queued: ``_turns``).
+        ``sample_lock`` held (by ``turn``, if given, which a new trial hands over once its
+        create is queued: ``_turns``; the caller gives it only where the sampler draws blind).
 
         An enqueued trial if there is one (its ask's ``request_id`` written before it starts;
         a failed sampling fails it, as a failing objective fails one in ``Study.optimize``, so
@@ -257,7 +256,7 @@ class LiveStudy:
                 self.study_id, self.ref.optuna_name, self.config, space,
                 system_attrs=attrs, number=number,
             )  # fmt: skip
-        with _handing_over(self, turn, request_id):
+        with _turns.hand_over_when_queued(turn):
             trial = _optuna.new_trial(
                 self.study, space, system_attrs=attrs, on_sampled=sampled, number=number,
                 sampled=elsewhere,
@@ -415,16 +414,6 @@ class LiveStudy:
         its trial's ``trial_lock`` held."""
         lease.expires = time.time() + self.config.options.lease_seconds
         self.storage.set_trial_system_attr(lease.trial_id, LEASE_ATTR, lease.expires)
-
-
-def _handing_over(
-    live: LiveStudy, turn: _turns.Turn | None, request_id: str
-) -> contextlib.AbstractContextManager[None]:
-    if turn is None or not live.draws_blind:
-        return contextlib.nullcontext()
-    if request_id:
-        live.handed_over.begin(request_id)
-    return _turns.hand_over_when_queued(turn)
 
 
 def _start_waiting(

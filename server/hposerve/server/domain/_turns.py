@@ -88,9 +88,10 @@ class HandedOver:
 
 
 @contextlib.contextmanager
-def hand_over_when_queued(turn: Turn) -> Iterator[None]:
-    """Hands ``turn`` over once the next write of this thread has its place (``write_queued``)."""
-    _local.queued = turn.hand_over
+def hand_over_when_queued(turn: Turn | None) -> Iterator[None]:
+    """Hands ``turn`` over once the next write of this thread has its place (``write_queued``);
+    None keeps the turn."""
+    _local.queued = turn.hand_over if turn is not None else None
     try:
         yield
     finally:

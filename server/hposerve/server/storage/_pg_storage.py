@@ -168,7 +168,7 @@ class _StorageLock:
         """Whether this thread's next entry skips the lock (its first act is ``_write_log``)."""
         self._local.skip = skip
 
-    def skipped(self) -> bool:
+    def take_skipped(self) -> bool:
         """Whether this thread is inside an entry that skipped the lock (and forgets it)."""
         skipped = getattr(self._local, "skipped", False)
         self._local.skipped = False
@@ -273,7 +273,7 @@ class PostgresJournalStorage(JournalStorage):
         # while the log travels (module docstring). The worker is the calling thread, as
         # Optuna's (the replay's ``worker_id`` is another thread's while that one applies logs).
         worker = f"{self._worker_id_prefix}{threading.get_ident()}"
-        if not self._thread_lock.skipped():
+        if not self._thread_lock.take_skipped():
             self._thread_lock.release()
         try:
             self._backend.append_logs([{"op_code": op_code, "worker_id": worker, **extra_fields}])
