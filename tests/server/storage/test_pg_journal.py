@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pg_support import POSTGRES_URL, MakeBackend, connect, journal_rows
 
 from hposerve.server.domain._consistency import each_call_sees_earlier_writes
+from hposerve.server.storage import _pg_tail
 from hposerve.server.storage._pg_journal import (
     NO_SNAPSHOT,
     JournalLost,
@@ -637,9 +638,39 @@ def test_the_tail_kept_reaches_furthest_whichever_fetch_ends_last(
     rows = [(i, "{}") for i in range(5)]
     backend._keep_tail(0, rows, fetched_at=2.0)  # an append's rows, to its own logs
     backend._keep_tail(0, rows[:3], fetched_at=3.0)  # a read sent later, before they committed
-    assert (backend._tail.end, backend._tail.fetched_at) == (5, 3.0)
+    assert (backend._fetched.tail.end, backend._fetched.tail.fetched_at) == (5, 3.0)
     backend._keep_tail(2, rows[2:], fetched_at=1.0)  # an older fetch changes nothing
-    assert (backend._tail.start, backend._tail.end, backend._tail.fetched_at) == (0, 5, 3.0)
+    assert (
+        backend._fetched.tail.start,
+        backend._fetched.tail.end,
+        backend._fetched.tail.fetched_at,
+    ) == (0, 5, 3.0)
+
+
+def test_a_call_is_held_by_any_fetch_sent_after_it_began_that_the_replay_has_read(
+    make_backend: MakeBackend,
+) -> None:
+    from hposerve.server.domain._consistency import began_at
+
+    backend = make_backend()
+    rows = [(i, "{}") for i in range(5)]
+    backend._keep_tail(0, rows[:3], fetched_at=2.0)
+    backend._keep_tail(0, rows, fetched_at=3.0)  # the replay lags behind this one
+    for started, replayed, held in (
+        (1.5, 3, True),  # the earlier fetch was sent after the call began, and is read
+        (1.5, 2, False),
+        (2.5, 3, False),  # only the later fetch was sent after the call began
+        (2.5, 5, True),
+        (3.5, 5, False),  # no fetch since the call began
+    ):
+        with began_at(started):
+            assert backend.holds_call(replayed) is held, (started, replayed)
+    assert backend.holds_call(5) is False  # outside a call
+    for i in range(3 * _pg_tail.MARKS):  # bounded; the newest are kept
+        backend._keep_tail(5 + i, [(5 + i, "{}")], fetched_at=4.0 + i)
+    assert len(backend._fetched._marks) <= 2 * _pg_tail.MARKS
+    with began_at(4.0 + 3 * _pg_tail.MARKS - 1):
+        assert backend.holds_call(5 + 3 * _pg_tail.MARKS)
 
 
 def test_a_tell_that_loses_a_race_with_another_replica_answers_as_a_retried_tell(

@@ -19,7 +19,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage
 from optuna.storages.journal._base import BaseJournalSnapshot
-from optuna.storages.journal._storage import JournalStorageReplayResult
+from optuna.storages.journal._storage import JournalOperation, JournalStorageReplayResult
 from optuna.study import Study
 from optuna.study._frozen import FrozenStudy
 from optuna.study._tell import _tell_with_warning
@@ -29,12 +29,14 @@ from hposerve.server.domain._provisional import ProvisionalTrialView
 
 __all__ = [
     "BaseJournalSnapshot",
+    "JournalOperation",
     "JournalStorageReplayResult",
     "Sampled",
     "cached_trial",
     "contains",
     "drop_trials_cache",
     "new_trial",
+    "own_cached_trial",
     "sample_new",
     "refresh_trial",
     "should_skip_enqueue",
@@ -69,6 +71,19 @@ def cached_trial(trial: optuna.Trial) -> FrozenTrial:
     """The live trial's copy of itself (``Trial._cached_frozen_trial``), not a deep copy."""
     frozen: FrozenTrial = trial._cached_frozen_trial
     return frozen
+
+
+def own_cached_trial(trial: optuna.Trial) -> None:
+    """Gives a live trial a cached copy of its own.
+
+    ``Trial.report`` writes the value into the cached copy, which a journal storage hands out
+    as its own record of the trial until a sync replaces it: a report the storage holds back
+    (``_held_reports``) must not show in that record before it is written.
+    """
+    cached = cached_trial(trial)
+    own = copy.copy(cached)
+    own.intermediate_values = dict(cached.intermediate_values)
+    trial._cached_frozen_trial = own
 
 
 def refresh_trial(trial: optuna.Trial) -> None:
@@ -271,8 +286,8 @@ def wrapped_backend(storage: BaseStorage) -> object | None:
 # ``BaseJournalSnapshot`` (imported above) is the snapshot interface a journal backend
 # implements to let JournalStorage start from a snapshot: Optuna checks isinstance against it
 # and exports it from no public module. ``JournalStorageReplayResult`` is JournalStorage's
-# replayed state, which ``storage._pg_storage`` extends (its internals are pinned in
-# tests/server/domain/test_optuna_internals.py).
+# replayed state, which ``storage._pg_storage`` extends, and ``JournalOperation`` the kinds of
+# its logs (their internals are pinned in tests/server/domain/test_optuna_internals.py).
 
 
 # -- the grid sampler: Optuna's, without its per-trial scan of the study ------------------

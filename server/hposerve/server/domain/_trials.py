@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hposerve.server.domain import _optuna
 from hposerve.server.domain._config import FINISHED_STATES, MAX_BATCH_REPORTS, MAX_STEP
 from hposerve.server.domain._exceptions import FailedPrecondition, InvalidArgument, NotFound
+from hposerve.server.domain._held_reports import reports_with_outcome
 from hposerve.server.domain._live_study import (
     LiveStudy,
     TrialRecord,
@@ -136,20 +137,24 @@ class TrialOutcomes:
         reports: Sequence[tuple[int, float]],
     ) -> TrialRecord:
         """Writes a running trial's constraints, reports and outcome; call with its
-        ``trial_lock`` held. Raises UpdateFinishedTrialError if another replica finished it."""
-        if constraints or reports:
+        ``trial_lock`` held. Raises UpdateFinishedTrialError if another replica finished it.
+
+        The reports may go to storage in one write with the outcome (``_held_reports``)."""
+        with reports_with_outcome():
+            if constraints or reports:
+                with live.lock:
+                    running = live.lease_of_running(ref.number, "tell")
+                trial = live.live_trial(running)
+                _set_constraints(trial, constraints or {})
+                _optuna.own_cached_trial(trial)
+                for step, value in reports:
+                    _record_report(trial, step, value)
             with live.lock:
-                running = live.lease_of_running(ref.number, "tell")
-            trial = live.live_trial(running)
-            _set_constraints(trial, constraints or {})
-            for step, value in reports:
-                _record_report(trial, step, value)
-        with live.lock:
-            lease = live.leases.pop(ref.number, None)
-            if lease is None:
-                live.check_handed_out(ref.number)
-        told = lease.trial if lease and lease.trial else ref.number
-        return live.record(live.tell(told, values or None, state))
+                lease = live.leases.pop(ref.number, None)
+                if lease is None:
+                    live.check_handed_out(ref.number)
+            told = lease.trial if lease and lease.trial else ref.number
+            return live.record(live.tell(told, values or None, state))
 
     def heartbeat(self, refs: Sequence[TrialRef]) -> list[TrialRecord | None]:
         """Renews leases; None for a trial that is not running (or does not exist)."""

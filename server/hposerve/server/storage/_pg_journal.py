@@ -48,13 +48,12 @@ give the servers.
 from __future__ import annotations
 
 import json
-import math
 import pickle
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import optuna
 import psycopg
@@ -66,44 +65,8 @@ from hposerve.server.domain._consistency import call_started
 from hposerve.server.domain._optuna import BaseJournalSnapshot
 from hposerve.server.domain._turns import write_queued
 from hposerve.server.storage import _pg_schema
+from hposerve.server.storage._pg_tail import PAGE, Fetched, Row, Tail
 from hposerve.server.storage._pg_url import libpq_url, split_options
-
-# Logs per read query: bounds the memory a replay from log 0 needs at once.
-_PAGE = 10_000
-_Row = tuple[int, str]
-
-
-class _Tail(NamedTuple):
-    """Rows fetched from log ``start`` on, by a fetch sent at ``fetched_at``."""
-
-    start: int
-    rows: list[_Row]
-    fetched_at: float
-
-    @property
-    def end(self) -> int:
-        return self.start + len(self.rows)
-
-    def rows_from(self, start: int, started: float | None) -> list[_Row] | None:
-        """The rows from log ``start`` on, if they hold every log committed before ``started``
-        (a call's beginning), else None."""
-        if not self.holds(started) or not self.start <= start <= self.end:
-            return None
-        return self.rows[start - self.start :]
-
-    def merged(self, other: _Tail) -> _Tail:
-        """What two fetches hold together. Reads and appends travel on two connections and
-        finish in any order: the rows that reach furthest (an append's reach its own logs,
-        which its writer must replay), with the later of the two moments. Both read prefixes
-        of one log, and each holds every log committed before it was sent, so the longer holds
-        them for both."""
-        longer = other if (other.end, -other.start) >= (self.end, -self.start) else self
-        return longer._replace(fetched_at=max(self.fetched_at, other.fetched_at))
-
-    def holds(self, started: float | None) -> bool:
-        """Whether the rows hold every log committed before ``started`` (a call's beginning):
-        the fetch was sent after it, and was not a full page (there may be more after one)."""
-        return started is not None and self.fetched_at >= started and len(self.rows) < _PAGE
 
 
 class _Queued:
@@ -214,13 +177,11 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         # Where the next read_logs is expected to start: an append prefetches from there.
         self._next_read = 0
         # The rows last fetched (by a read, or after an append) and when that fetch was sent: a
-        # read in a call that began before then needs no query. One attribute, replaced whole,
-        # so that ``holds_call`` reads it without the lock.
-        self._tail = _Tail(0, [], -math.inf)
-        self._tail_lock = threading.Lock()
+        # read in a call that began before then needs no query.
+        self._fetched = Fetched()
         self._snapshot_log_number = 0
         # The last log read, (number, text): on reconnecting, it must still be there.
-        self._last_read: _Row | None = None
+        self._last_read: Row | None = None
         self._lost: JournalLost | None = None
 
     @property
@@ -291,28 +252,26 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         when that fetch was sent after the call began: it then holds every log committed before
         the call began. Otherwise it queries.
 
-        The rows are checked without the connection's lock (``_tail`` is replaced whole): an
+        The rows are checked without the connection's lock (``Fetched.tail`` is replaced whole): an
         append on its way holds that lock for its round trip, and a sync that waited for it
         would hold up every other thread waiting for the storage's lock behind it.
         """
         return self._iter_logs(log_number_from, self._fresh_tail(log_number_from))
 
-    def _fresh_tail(self, start: int) -> list[_Row] | None:
+    def _fresh_tail(self, start: int) -> list[Row] | None:
         """The fetched rows from ``start`` on if they are fresh enough for this call, else None."""
-        return self._tail.rows_from(start, call_started())
+        return self._fetched.tail.rows_from(start, call_started())
 
-    def _keep_tail(self, start: int, rows: list[_Row], fetched_at: float) -> None:
-        with self._tail_lock:
-            self._tail = self._tail.merged(_Tail(start, rows, fetched_at))
+    def _keep_tail(self, start: int, rows: list[Row], fetched_at: float) -> None:
+        self._fetched.keep(Tail(start, rows, fetched_at))
 
     def holds_call(self, replayed: int) -> bool:
         """Whether a replay that has read the logs before ``replayed`` holds every log committed
-        before this registry call began: the last fetch was sent after it began, and the replay
-        has read all of it. Takes no lock, to be asked while an append is on its way."""
-        tail = self._tail
-        return tail.holds(call_started()) and replayed >= tail.end
+        before this registry call began (``Fetched.holds``). Takes no lock, to be asked while
+        an append is on its way."""
+        return self._fetched.holds(replayed, call_started())
 
-    def _iter_logs(self, position: int, rows: list[_Row] | None) -> Iterator[dict[str, Any]]:
+    def _iter_logs(self, position: int, rows: list[Row] | None) -> Iterator[dict[str, Any]]:
         while True:
             if rows is None:
                 rows = self._read_page(position)
@@ -325,11 +284,11 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 self._next_read = position
                 self._last_read = row
                 yield json.loads(row[1])
-            if len(rows) < _PAGE:
+            if len(rows) < PAGE:
                 return
             rows = None
 
-    def _read_page(self, position: int) -> list[_Row]:
+    def _read_page(self, position: int) -> list[Row]:
         with self._reader.lock:
             try:
                 return self._query_page(position)
@@ -338,10 +297,10 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 self._reader.discard()
                 return self._query_page(position)
 
-    def _query_page(self, position: int) -> list[_Row]:
+    def _query_page(self, position: int) -> list[Row]:
         fetched_at = time.monotonic()
         cursor = self._cursor("read", self._reader)
-        cursor.execute(self._sql.read, (position, _PAGE))  # type: ignore[arg-type]
+        cursor.execute(self._sql.read, (position, PAGE))  # type: ignore[arg-type]
         rows = cursor.fetchall()
         self._keep_tail(position, rows, fetched_at)
         return rows
@@ -418,7 +377,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             "logs": texts,
             "batch": batch,
             "start": start,
-            "page": _PAGE,
+            "page": PAGE,
             "async": self._group_commit,
         }
         cursor.execute(self._sql.append, params)  # type: ignore[arg-type]

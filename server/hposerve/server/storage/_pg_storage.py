@@ -33,6 +33,12 @@ interpreter) cost an ask 1.3-2.4 ms under load while it held its study's turn. W
 keeps for "this worker" (one thread: the trial it created last, the trial it popped, the error
 its log raises) is kept for the thread that wrote the log even when another thread's sync
 applies it (``_Replay``): an error is handed to the writer, which raises it at its own sync.
+
+A tell's reports with its outcome. Within ``reports_with_outcome`` (``domain._held_reports``)
+a trial's reports are held and go in the same append as the thread's next write, the tell's
+outcome: one append and one sync for the tell instead of one more per report. The thread's
+``get_trial`` shows them meanwhile, as Optuna's tell reads them. A write of several logs
+raises the error of its first failing log, once.
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from typing import Any, TypeVar
 from optuna.storages import JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
-from hposerve.server.domain._optuna import JournalStorageReplayResult
+from hposerve.server.domain._held_reports import held_reports
+from hposerve.server.domain._optuna import JournalOperation, JournalStorageReplayResult
 from hposerve.server.storage._pg_journal import NoSnapshot, PostgresJournalBackend
 
 __all__ = ["PostgresJournalStorage"]
@@ -101,8 +108,10 @@ class _Replay(JournalStorageReplayResult):
 
     def apply_logs(self, logs: Iterable[dict[str, Any]]) -> None:
         """Applies each log as its writer would; an error of another thread's log is kept for
-        that thread (``take_error``), as the writer's own sync would have raised it."""
+        that thread (``take_error``), as the writer's own sync would have raised it. Logs
+        after a failing one are applied too (Optuna's would wait for the next sync)."""
         me = self.worker_id
+        mine: Exception | None = None
         for log in logs:
             writer = log.get("worker_id", "")
             ours = writer.startswith(self._worker_id_prefix)
@@ -110,11 +119,19 @@ class _Replay(JournalStorageReplayResult):
             try:
                 super().apply_logs((log,))
             except Exception as error:
-                if writer == me or not ours:
+                if not ours:
                     raise
-                self._errors[writer] = error
+                # A write of several logs (a tell's reports and outcome) raises the error of
+                # its first failing log: the rest fail for the same reason, and are applied
+                # (as Optuna's next sync would) rather than raised in a later call.
+                if writer == me:
+                    mine = mine or error
+                else:
+                    self._errors.setdefault(writer, error)
             finally:
                 self._applying = None
+        if mine is not None:
+            raise mine
 
     def take_error(self) -> Exception | None:
         """The error the calling thread's last log raised when another thread applied it."""
@@ -214,8 +231,18 @@ class PostgresJournalStorage(JournalStorage):
     def set_trial_param(self, *args: Any, **kwargs: Any) -> None:
         self._sending_first(super().set_trial_param, *args, **kwargs)
 
-    def set_trial_intermediate_value(self, *args: Any, **kwargs: Any) -> None:
-        self._sending_first(super().set_trial_intermediate_value, *args, **kwargs)
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        held = held_reports()
+        if held is None:
+            self._sending_first(
+                super().set_trial_intermediate_value, trial_id, step, intermediate_value
+            )
+            return
+        # Sent with this thread's next write (the tell's outcome), as Optuna would write it.
+        log = {"trial_id": trial_id, "step": step, "intermediate_value": intermediate_value}
+        held.append({"op_code": JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, **log})
 
     def set_trial_user_attr(self, *args: Any, **kwargs: Any) -> None:
         self._sending_first(super().set_trial_user_attr, *args, **kwargs)
@@ -257,8 +284,11 @@ class PostgresJournalStorage(JournalStorage):
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         if not self._holds_call():
-            return super().get_trial(trial_id)
-        return self._replay_result.get_trial(trial_id)
+            trial = super().get_trial(trial_id)
+        else:
+            trial = self._replay_result.get_trial(trial_id)
+        held = held_reports()
+        return _with_held(trial, trial_id, held) if held else trial
 
     def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
         if not self._holds_call():
@@ -272,11 +302,17 @@ class PostgresJournalStorage(JournalStorage):
         # Optuna calls it with the lock held, or entered without it (``_StorageLock``): not held
         # while the log travels (module docstring). The worker is the calling thread, as
         # Optuna's (the replay's ``worker_id`` is another thread's while that one applies logs).
+        # Reports held for this write go in the same append, before it (``_held_reports``).
         worker = f"{self._worker_id_prefix}{threading.get_ident()}"
+        held = held_reports() or []
+        logs = [*held, {"op_code": op_code, **extra_fields}]
+        held.clear()
         if not self._thread_lock.take_skipped():
             self._thread_lock.release()
         try:
-            self._backend.append_logs([{"op_code": op_code, "worker_id": worker, **extra_fields}])
+            self._backend.append_logs(
+                [{"op_code": log["op_code"], "worker_id": worker, **log} for log in logs]
+            )
         finally:
             self._thread_lock.acquire()
 
@@ -300,3 +336,14 @@ class PostgresJournalStorage(JournalStorage):
         assert isinstance(backend, PostgresJournalBackend)
         self._replay_result = _Replay.adopt(self._replay_result, backend.snapshot_due)
         self._replayed = self._replay_result.log_number_read
+
+
+def _with_held(trial: FrozenTrial, trial_id: int, held: list[dict[str, Any]]) -> FrozenTrial:
+    """``trial`` (``trial_id``) as it will be once the reports this thread holds for it are
+    written."""
+    steps = {log["step"]: log["intermediate_value"] for log in held if log["trial_id"] == trial_id}
+    if not steps:
+        return trial
+    seen = copy.copy(trial)
+    seen.intermediate_values = {**trial.intermediate_values, **steps}
+    return seen
