@@ -522,7 +522,8 @@ def test_a_call_sees_the_trials_another_replica_changed_before_it_began(
 
 def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBackend) -> None:
     """A sync holds the storage's lock while its query travels. A read in a call that has
-    looked since it began answers without the lock; any other read waits for it."""
+    looked since it began answers without the lock, and so does one in a call that looks
+    without the lock and finds nothing new; a read outside a call waits for it."""
     storage = PostgresJournalStorage(make_backend())
     study_id = optuna.create_study(storage=storage, study_name="s")._study_id
     trial_id = storage.create_new_trial(study_id)
@@ -544,11 +545,35 @@ def test_reads_in_a_call_do_not_wait_for_a_write_on_its_way(make_backend: MakeBa
             assert in_call.result(timeout=5) == (0, trial_id)
             outside = pool.submit(storage.get_trial, trial_id)
             next_call = pool.submit(calls.run, lambda: storage.get_trial(trial_id).number)
-            for waiting in (outside, next_call):
-                with pytest.raises(TimeoutError):
-                    waiting.result(timeout=0.3)
+            assert next_call.result(timeout=5) == 0
+            with pytest.raises(TimeoutError):
+                outside.result(timeout=0.3)
         assert outside.result(timeout=10).number == 0
-        assert next_call.result(timeout=10) == 0
+
+
+def test_a_call_behind_fetches_what_it_lacks_before_it_waits_for_the_lock(
+    make_backend: MakeBackend,
+) -> None:
+    """The query of a call whose replay lacks a log another replica wrote travels without the
+    storage's lock; only applying the rows waits for it."""
+    storage = PostgresJournalStorage(make_backend())
+    study_id = optuna.create_study(storage=storage, study_name="s")._study_id
+    other = PostgresJournalStorage(make_backend())  # another replica
+    trial_id = other.create_new_trial(study_id)
+    backend = storage._backend
+    before = backend._fetched.tail.end
+    calls = _Calls()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        with storage._thread_lock:  # as a sync on its way holds it
+            read = pool.submit(calls.run, lambda: storage.get_trial(trial_id).number)
+            for _ in range(250):  # the log arrives while the lock is held...
+                if backend._fetched.tail.end > before:
+                    break
+                time.sleep(0.02)
+            assert backend._fetched.tail.end == before + 1
+            with pytest.raises(TimeoutError):  # ...and is applied once the lock is free
+                read.result(timeout=0.3)
+        assert read.result(timeout=10) == 0
 
 
 def _after_append(storage: PostgresJournalStorage, then: Any) -> None:

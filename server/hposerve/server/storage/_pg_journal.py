@@ -288,8 +288,19 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
                 return
             rows = None
 
-    def _read_page(self, position: int) -> list[Row]:
+    def fetch_for_call(self, position: int) -> None:
+        """Fetches the logs from ``position`` on, unless a fetch sent since this registry call
+        began holds them already (one that another thread sent meanwhile included).
+
+        For a storage to call without its lock before a sync: the sync then finds the rows
+        fetched (``read_logs``) instead of querying while every other thread waits for it."""
+        if call_started() is not None and self._fresh_tail(position) is None:
+            self._read_page(position, unless_fresh=True)
+
+    def _read_page(self, position: int, *, unless_fresh: bool = False) -> list[Row]:
         with self._reader.lock:
+            if unless_fresh and (fresh := self._fresh_tail(position)) is not None:
+                return fresh
             try:
                 return self._query_page(position)
             except psycopg.OperationalError:

@@ -20,7 +20,9 @@ replay without the lock when it already holds every log committed before the reg
 began (``holds_call``): taking the lock would only have waited for writes that are not
 acknowledged yet. The replay replaces a trial's ``FrozenTrial`` whole (and a study's set of
 waiting trials), and only appends to a study's list of trials, so a read of one entry sees it
-before or after a change, never halfway.
+before or after a change, never halfway. A call whose replay lacks what it must see fetches
+that first, without the lock (``fetch_for_call``): the sync then applies rows already fetched,
+rather than hold the lock across a query while every other thread's sync waits.
 
 Writes without the lock. Optuna's ``JournalStorage`` holds its lock while a write's log travels
 to the database and back, so a replica's writes went one round trip at a time, however many
@@ -271,6 +273,7 @@ class PostgresJournalStorage(JournalStorage):
         states: Container[TrialState] | None = None,
     ) -> list[FrozenTrial]:
         if states != (TrialState.WAITING,):
+            self._holds_call()  # for its fetch without the lock
             return super().get_all_trials(study_id, deepcopy, states)
         replay = self._replay_result
         assert isinstance(replay, _Replay)
@@ -326,8 +329,13 @@ class PostgresJournalStorage(JournalStorage):
             raise error
 
     def _holds_call(self) -> bool:
+        """Whether the replay holds what this call must see; if not, what it lacks is fetched
+        first, without the lock (``fetch_for_call``), for the sync that follows."""
         backend = self._backend
         assert isinstance(backend, PostgresJournalBackend)
+        if backend.holds_call(self._replayed):
+            return True
+        backend.fetch_for_call(self._replay_result.log_number_read)
         return backend.holds_call(self._replayed)
 
     def _adopt(self) -> None:
