@@ -267,8 +267,7 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
 
     def holds_call(self, replayed: int) -> bool:
         """Whether a replay that has read the logs before ``replayed`` holds every log committed
-        before this registry call began (``Fetched.holds``). Takes no lock, to be asked while
-        an append is on its way."""
+        before this call began (``Fetched.holds``). Takes no lock: asked while appends travel."""
         return self._fetched.holds(replayed, call_started())
 
     def _iter_logs(self, position: int, rows: list[Row] | None) -> Iterator[dict[str, Any]]:
@@ -289,11 +288,9 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
             rows = None
 
     def fetch_for_call(self, position: int) -> None:
-        """Fetches the logs from ``position`` on, unless a fetch sent since this registry call
-        began holds them already (one that another thread sent meanwhile included).
-
-        For a storage to call without its lock before a sync: the sync then finds the rows
-        fetched (``read_logs``) instead of querying while every other thread waits for it."""
+        """Fetches the logs from ``position`` on unless a fetch sent since this call began (by
+        any thread) holds them. For a storage, without its lock: the sync after it then finds
+        the rows fetched instead of querying while every other thread waits for it."""
         if call_started() is not None and self._fresh_tail(position) is None:
             self._read_page(position, unless_fresh=True)
 
@@ -384,13 +381,8 @@ class PostgresJournalBackend(BaseJournalBackend, BaseJournalSnapshot):
         self, cursor: psycopg.Cursor[Any], texts: list[str], batch: uuid.UUID, start: int
     ) -> None:
         """Runs the append statement on ``cursor``; its rows are the logs from ``start`` on."""
-        params = {
-            "logs": texts,
-            "batch": batch,
-            "start": start,
-            "page": PAGE,
-            "async": self._group_commit,
-        }
+        params = {"logs": texts, "batch": batch, "start": start, "page": PAGE}
+        params["async"] = self._group_commit
         cursor.execute(self._sql.append, params)  # type: ignore[arg-type]
 
     # Snapshots ---------------------------------------------------------------------------
