@@ -90,10 +90,12 @@ class TrialAsking:
                         live.handed_over.begin(request_id)
                     numbers.append(self._ask_one(live, search_space, request_id, last).number)
             finally:
-                if request_id and numbers:
-                    # Partial when sampling failed: a retry resumes from there, as after a crash.
-                    live.requests.remember(request_id, numbers)
-                live.handed_over.done(request_id)
+                if request_id:
+                    if numbers:
+                        # Partial when sampling failed: a retry resumes from there, as after a
+                        # crash.
+                        live.requests.remember(request_id, numbers)
+                    live.handed_over.done(request_id)
         with live.lock:
             return live.records(numbers)
 

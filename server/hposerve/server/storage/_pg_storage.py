@@ -243,8 +243,8 @@ class PostgresJournalStorage(JournalStorage):
             )
             return
         # Sent with this thread's next write (the tell's outcome), as Optuna would write it.
-        log = {"trial_id": trial_id, "step": step, "intermediate_value": intermediate_value}
-        held.append({"op_code": JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, **log})
+        fields = {"trial_id": trial_id, "step": step, "intermediate_value": intermediate_value}
+        held.append(self._log(JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE, fields))
 
     def set_trial_user_attr(self, *args: Any, **kwargs: Any) -> None:
         self._sending_first(super().set_trial_user_attr, *args, **kwargs)
@@ -306,18 +306,20 @@ class PostgresJournalStorage(JournalStorage):
         # while the log travels (module docstring). The worker is the calling thread, as
         # Optuna's (the replay's ``worker_id`` is another thread's while that one applies logs).
         # Reports held for this write go in the same append, before it (``_held_reports``).
-        worker = f"{self._worker_id_prefix}{threading.get_ident()}"
         held = held_reports() or []
-        logs = [*held, {"op_code": op_code, **extra_fields}]
+        logs = [*held, self._log(op_code, extra_fields)]
         held.clear()
         if not self._thread_lock.take_skipped():
             self._thread_lock.release()
         try:
-            self._backend.append_logs(
-                [{"op_code": log["op_code"], "worker_id": worker, **log} for log in logs]
-            )
+            self._backend.append_logs(logs)
         finally:
             self._thread_lock.acquire()
+
+    def _log(self, op_code: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """A log as Optuna writes it, by the calling thread."""
+        worker = f"{self._worker_id_prefix}{threading.get_ident()}"
+        return {"op_code": op_code, "worker_id": worker, **fields}
 
     def _sync_with_backend(self) -> None:
         super()._sync_with_backend()

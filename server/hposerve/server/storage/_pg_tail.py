@@ -72,7 +72,7 @@ class Fetched:
     def keep(self, fetch: Tail) -> None:
         with self._lock:
             tail = self.tail = self.tail.merged(fetch)
-            if tail.holds(tail.fetched_at):
+            if len(tail.rows) < PAGE:  # a full page may have more after it
                 marks = self._marks
                 if len(marks) >= 2 * MARKS:
                     marks = self._marks = marks[-MARKS:]
