@@ -10,7 +10,6 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
-from concurrent import futures
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from hposerve.server.storage._identity import IdentityStore
 from hposerve.server.transport._access_rules import RULES, Rule
 from hposerve.server.transport._admin_servicer import AdminServicer
 from hposerve.server.transport._auth import AuthInterceptor
+from hposerve.server.transport._call_threads import CallThreads
 from hposerve.server.transport._comparison_servicer import ComparisonServicer
 from hposerve.server.transport._study_servicer import StudyServicer
 from hposerve.v1 import (
@@ -111,7 +111,7 @@ class AuthServer:
         self._credentials = credentials
         self.storage = open_storage(None, data_dir=data_dir)
         self.registry = StudyRegistry(self.storage)
-        self.pool = futures.ThreadPoolExecutor(max_workers=8)
+        self.pool = CallThreads(8, "test-auth").start()
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()

@@ -16,7 +16,6 @@ import pathlib
 import signal
 import threading
 from collections.abc import Coroutine
-from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
@@ -35,6 +34,7 @@ from hposerve.server.storage import close_storage, mirror_of, open_storage
 from hposerve.server.storage._identity import IdentityStore
 from hposerve.server.transport._admin_servicer import AdminServicer
 from hposerve.server.transport._auth import AuthInterceptor
+from hposerve.server.transport._call_threads import CallThreads
 from hposerve.server.transport._comparison_servicer import ComparisonServicer
 from hposerve.server.transport._errors import DecodeGuard
 from hposerve.server.transport._observability import (
@@ -121,7 +121,7 @@ class Server:
         self,
         loop: _LoopThread,
         grpc_server: grpc.aio.Server,
-        pool: futures.ThreadPoolExecutor,
+        pool: CallThreads,
         registry: StudyRegistry,
         reaper: LeaseReaper,
         servicer: StudyServicer,
@@ -309,7 +309,7 @@ def _assemble(
     """The server over opened stores, bound to ``address``; closes them if it cannot bind."""
     registry = observability.registry(opened, sampling)
     reaper = LeaseReaper(registry.reap_expired, interval=reap_interval)
-    pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="hposerve-rpc")
+    pool = CallThreads(max_workers, "hposerve-rpc").start()
     loop = _LoopThread().start()
     servicer = StudyServicer(registry, pool=pool, max_sessions=max_sessions)
     health_servicer = health.aio.HealthServicer()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
-from concurrent import futures
 from typing import Any, TypeVar
 
 import grpc
@@ -23,6 +22,7 @@ from hposerve.server.domain import _names as names
 from hposerve.server.domain._access import visible_studies
 from hposerve.server.transport import _converters as conv
 from hposerve.server.transport._auth import current_principal
+from hposerve.server.transport._call_threads import CallThreads
 from hposerve.server.transport._errors import abort_args, rpc, status_of, undecodable_reason
 from hposerve.server.transport._trial_calls import TrialCalls, report_refs
 from hposerve.v1 import study_service_pb2 as pb
@@ -52,9 +52,7 @@ def trial_call(method: F) -> F:
 class StudyServicer(study_service_pb2_grpc.StudyServiceServicer):
     """Serves a ``StudyRegistry`` over gRPC."""
 
-    def __init__(
-        self, registry: StudyRegistry, *, pool: futures.Executor, max_sessions: int
-    ) -> None:
+    def __init__(self, registry: StudyRegistry, *, pool: CallThreads, max_sessions: int) -> None:
         self._registry = registry
         self._max_sessions = max_sessions
         # Open sessions (touched on the event loop only): each one's task, and whether it is

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Hashable
-from concurrent import futures
 from typing import Any
 
 import grpc
@@ -28,6 +27,7 @@ from hposerve.server.domain._config import (
 )
 from hposerve.server.domain._consistency import began_at
 from hposerve.server.domain._turns import on_hand_over
+from hposerve.server.transport._call_threads import CallThreads
 from hposerve.v1 import study_service_pb2 as pb
 
 __all__ = ["TrialCalls", "Turns", "report_refs"]
@@ -38,7 +38,7 @@ _SAMPLING_METHODS = frozenset({"AskTrials", "SuggestParameter", "TellAndAsk"})
 class TrialCalls:
     """Runs the trial calls of a servicer (see the module docstring)."""
 
-    def __init__(self, registry: StudyRegistry, pool: futures.Executor) -> None:
+    def __init__(self, registry: StudyRegistry, pool: CallThreads) -> None:
         self._registry = registry
         self._pool = pool
         self._samplings = Turns()  # by study
@@ -58,14 +58,14 @@ class TrialCalls:
         loop = asyncio.get_running_loop()
         args = (arrived, method, servicer, request, context)
         if method.__name__ not in _SAMPLING_METHODS:
-            return await loop.run_in_executor(self._pool, _began, *args)
+            return await self._pool.run(_began, *args)
         (study,) = _studies_of(method.__name__, request)  # parsed fine by _is_quick
         async with self._samplings.turn(study) as release:
             # The call may hand its turn over before it ends (``_turns``): the next then starts.
             def hand_over() -> None:
                 loop.call_soon_threadsafe(release)
 
-            return await loop.run_in_executor(self._pool, _began_handing_over, hand_over, *args)
+            return await self._pool.run(_began_handing_over, hand_over, *args)
 
 
 def _began(arrived: float, method: Callable[..., Any], *args: Any) -> Any:
