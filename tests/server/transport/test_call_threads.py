@@ -107,3 +107,16 @@ def test_work_handed_in_before_start_waits_for_it() -> None:
     assert early.result(5) == 1
     pool.shutdown()
     CallThreads(1, "never-started").shutdown()  # nothing to join
+
+
+def test_a_call_that_ends_after_its_loop_closed_leaves_its_thread_serving() -> None:
+    pool = CallThreads(1, "test-closed-loop").start()
+    release = threading.Event()
+
+    async def hand_in() -> None:
+        pool.run(release.wait, 5)  # not awaited: the loop closes first
+
+    asyncio.run(hand_in())
+    release.set()
+    assert pool.submit(lambda: "still serving").result(5) == "still serving"
+    pool.shutdown()
