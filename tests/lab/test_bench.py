@@ -61,6 +61,8 @@ FIGURES = [
     "sampling_process_trials_per_s",
     "sampling_process_tell_p99_ms",
     "sampling_process_ratio",
+    "one_cpu_trials_per_s",
+    "one_cpu_ratio",
 ]
 # Then the replicas' figures, of the databases reachable (the others are skipped with a line).
 REPLICA_FIGURES = [

@@ -148,6 +148,11 @@ def _concurrency(tmp: str, sizes: Sizes, *, log: Callable[[str], None]) -> dict[
     figures["sampling_process_ratio"] = (
         figures["sampling_process_trials_per_s"] / figures["concurrent_trials_per_s"]
     )
+    log("the same, the server on one CPU (--cpus)")
+    with hposerve_server(os.path.join(tmp, "one-cpu"), cpu_index=0) as target:
+        one_cpu = case_concurrent(target, sizes)
+    figures["one_cpu_trials_per_s"] = one_cpu["concurrent_trials_per_s"]
+    figures["one_cpu_ratio"] = figures["one_cpu_trials_per_s"] / figures["concurrent_trials_per_s"]
     return figures
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 
-__all__ = ["free_port", "hposerve_server", "python_module", "server_process"]
+__all__ = ["bench_cpus", "free_port", "hposerve_server", "python_module", "server_process"]
 
 _SERVE = [sys.executable, "-m", "hposerve.server", "--log-level", "WARNING", "serve"]
 
@@ -40,10 +41,24 @@ def _wait_listening(target: str, process: subprocess.Popen[bytes], timeout: floa
     raise TimeoutError(f"no server at {target} after {timeout} s")
 
 
+def bench_cpus(index: int) -> str | None:
+    """The CPU of the bench's ``index``-th server process of a case, each its own in turn
+    (``serve --cpus``); None where the machine gives this process one CPU, or has no CPU
+    affinity."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cpus = sorted(os.sched_getaffinity(0))
+    return str(cpus[index % len(cpus)]) if len(cpus) > 1 else None
+
+
 @contextlib.contextmanager
-def server_process(argv: list[str], port: int) -> Iterator[str]:
-    """Runs a server (ours or Optuna's proxy) as a child process; yields its target."""
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def server_process(argv: list[str], port: int, *, cpu_index: int | None = None) -> Iterator[str]:
+    """Runs a server (ours, Optuna's proxy, the echo service) as a child process on the CPU
+    ``bench_cpus(cpu_index)`` (None: on every CPU, as the system schedules it); yields its
+    target."""
+    cpus = None if cpu_index is None else bench_cpus(cpu_index)
+    env = None if cpus is None else {**os.environ, "HPOSERVE_CPUS": cpus}
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     target = f"127.0.0.1:{port}"
     try:
         _wait_listening(target, process)
@@ -58,10 +73,10 @@ def server_process(argv: list[str], port: int) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def hposerve_server(data_dir: str, *options: str) -> Iterator[str]:
-    """Runs ``hposerve serve`` on ``data_dir`` (with ``options``) as a child process; yields
-    its target."""
+def hposerve_server(data_dir: str, *options: str, cpu_index: int | None = 0) -> Iterator[str]:
+    """Runs ``hposerve serve`` on ``data_dir`` (with ``options``) as a child process, as
+    ``server_process`` does; yields its target."""
     port = free_port()
     argv = [*_SERVE, "--port", str(port), "--data-dir", data_dir, *options]
-    with server_process(argv, port) as target:
+    with server_process(argv, port, cpu_index=cpu_index) as target:
         yield target

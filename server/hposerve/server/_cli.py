@@ -24,9 +24,12 @@ def _flag(variable: str) -> bool:
 
 def _serve(args: argparse.Namespace) -> int:
     from hposerve.server.domain import DomainError, QuotaLimits
+    from hposerve.server.domain._cpus import pin
     from hposerve.server.transport import RefusedToStart, serve
 
     try:
+        if args.cpus is not None:
+            pin(args.cpus)
         serve(
             f"{args.host}:{args.port}",
             storage=args.storage,
@@ -44,7 +47,7 @@ def _serve(args: argparse.Namespace) -> int:
                 asks_per_second=args.max_asks_per_second,
             ),
         )
-    except (RefusedToStart, DomainError) as e:
+    except (RefusedToStart, DomainError, ValueError) as e:
         print(f"hposerve serve: {e}", file=sys.stderr)
         return 2
     return 0
@@ -163,9 +166,27 @@ def add_commands(commands: Any) -> None:
         "NSGA), each with a core and a GIL of its own; 0: they sample in the server; default: "
         "half the cores, at most 4, none below 4 cores (HPOSERVE_SAMPLING_PROCESSES)",
     )
+    serve.add_argument(
+        "--cpus",
+        type=_cpus,
+        default=os.environ.get("HPOSERVE_CPUS") or None,  # a string: parsed as --cpus is
+        help="run the server's threads on these CPUs only, e.g. 0 or 2-3 (taskset's list): one "
+        "CPU of its own makes a busy server cheaper (its threads hand the interpreter to one "
+        "another on one core); sampling processes keep every CPU; default: as started "
+        "(HPOSERVE_CPUS)",
+    )
     _add_security_arguments(serve)
     _add_observability_arguments(serve)
     serve.set_defaults(run=_serve)
+
+
+def _cpus(text: str) -> frozenset[int]:
+    from hposerve.server.domain._cpus import parse_cpus
+
+    try:
+        return parse_cpus(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _optional_port(variable: str) -> int | None:

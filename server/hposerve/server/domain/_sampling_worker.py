@@ -17,6 +17,7 @@ from optuna.storages import BaseStorage
 
 from hposerve.server.domain import _optuna, _specs
 from hposerve.server.domain._consistency import one_call
+from hposerve.server.domain._cpus import unpin_child
 from hposerve.server.domain._sampling import SampleRequest
 from hposerve.v1 import specs_pb2
 
@@ -87,4 +88,5 @@ def _picklable(error: Exception) -> Exception:
 
 
 if __name__ == "__main__":  # started by _sampling with the file descriptor of its socket
+    unpin_child()  # a GIL of its own: the CPUs the server had before it took one (``_cpus``)
     main(Connection(int(sys.argv[1])))
