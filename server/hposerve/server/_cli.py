@@ -158,6 +158,13 @@ def add_commands(commands: Any) -> None:
         default=DEFAULT_MAX_SESSIONS,
         help="open sessions at most; clients past them make unary calls",
     )
+    _add_process_arguments(serve)
+    _add_security_arguments(serve)
+    _add_observability_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+
+def _add_process_arguments(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--sampling-processes",
         type=int,
@@ -175,9 +182,6 @@ def add_commands(commands: Any) -> None:
         "another on one core); sampling processes keep every CPU; default: as started "
         "(HPOSERVE_CPUS)",
     )
-    _add_security_arguments(serve)
-    _add_observability_arguments(serve)
-    serve.set_defaults(run=_serve)
 
 
 def _cpus(text: str) -> frozenset[int]:
