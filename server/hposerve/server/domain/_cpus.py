@@ -6,11 +6,11 @@ thread, every write that releases the GIL while another thread waits for it. Whe
 threads run on different CPUs, each hand-off wakes a thread on the other core, which then
 waits for the GIL and finds its caches cold. Confined to one CPU the hand-offs stay on one
 core, and the same work costs less CPU (BENCHMARKS.md, "One CPU per server"): one replica on
-PostgreSQL, whose calls all cross to threads, served 1.6-2.1 times the trials a second, the
-embedded server about 1.2 times. The interpreter runs one thread at a time anyway, so a
-process gives up little by it; what wants more cores runs in processes of its own (sampling
-processes, more replicas), and those keep the CPUs the server was given before
-(``unpin_child``).
+PostgreSQL, whose calls all cross to threads, served 1.6-2.1 times the trials a second. The
+interpreter runs one thread at a time anyway, so a process gives up little by it, save where
+it fits models itself (numpy beside the event loop); what wants more cores runs in processes
+of its own (sampling processes, more replicas), and those keep the CPUs the server was given
+before (``unpin_child``).
 
 So on a machine of several servers give each its own CPU (``--cpus 0``, ``--cpus 1``...). In a
 container, the CPUs are what its cpuset allows (Kubernetes' static CPU manager gives a pod
