@@ -73,7 +73,7 @@ def server_process(argv: list[str], port: int, *, cpu_index: int | None = None) 
 
 
 @contextlib.contextmanager
-def hposerve_server(data_dir: str, *options: str, cpu_index: int | None = 0) -> Iterator[str]:
+def hposerve_server(data_dir: str, *options: str, cpu_index: int | None = None) -> Iterator[str]:
     """Runs ``hposerve serve`` on ``data_dir`` (with ``options``) as a child process, as
     ``server_process`` does; yields its target."""
     port = free_port()
