@@ -130,7 +130,7 @@ def test_without_the_flag_the_server_keeps_every_cpu(spawn, tmp_path: Path) -> N
     stop_gracefully(server)
 
 
-def test_the_bench_gives_each_server_of_a_case_a_cpu_in_turn() -> None:
+def test_the_bench_gives_each_server_of_a_case_its_own_cpu_in_turn() -> None:
     from hposerve.lab._bench_processes import bench_cpus
 
     if len(ALLOWED) < 2:
@@ -140,3 +140,18 @@ def test_the_bench_gives_each_server_of_a_case_a_cpu_in_turn() -> None:
         *(str(c) for c in ALLOWED),
         str(ALLOWED[0]),
     ]
+
+
+@several_cpus
+def test_the_bench_runs_a_server_on_every_cpu_unless_it_gives_it_one(tmp_path: Path) -> None:
+    from hposerve.lab._bench_processes import hposerve_server
+
+    for cpu_index, expected in ((None, set(ALLOWED)), (1, {ALLOWED[1]})):
+        data_dir = str(tmp_path / f"data-{cpu_index}")
+        with hposerve_server(data_dir, cpu_index=cpu_index):
+            (pid,) = [
+                kid
+                for kid in _children(os.getpid())
+                if data_dir in Path(f"/proc/{kid}/cmdline").read_text().replace("\0", " ")
+            ]
+            assert all(cpus == expected for cpus in _cpus_of(pid).values())
