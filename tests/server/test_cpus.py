@@ -146,9 +146,9 @@ def test_the_bench_gives_each_server_of_a_case_its_own_cpu_in_turn() -> None:
 def test_the_bench_runs_a_server_on_every_cpu_unless_it_gives_it_one(tmp_path: Path) -> None:
     from hposerve.lab._bench_processes import hposerve_server
 
-    for cpu_index, expected in ((None, set(ALLOWED)), (1, {ALLOWED[1]})):
-        data_dir = str(tmp_path / f"data-{cpu_index}")
-        with hposerve_server(data_dir, cpu_index=cpu_index):
+    for given, expected in (({}, set(ALLOWED)), ({"cpu_index": 1}, {ALLOWED[1]})):
+        data_dir = str(tmp_path / f"data-{len(given)}")
+        with hposerve_server(data_dir, **given):
             (pid,) = [
                 kid
                 for kid in _children(os.getpid())
