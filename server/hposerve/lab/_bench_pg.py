@@ -32,6 +32,7 @@ from typing import Any
 from hposerve.lab._bench_cases import case_concurrent
 from hposerve.lab._bench_processes import free_port, python_module, server_process
 from hposerve.lab._bench_workload import Sizes
+from hposerve.server.domain._cpus import allowed_cpus
 
 __all__ = [
     "DEFAULT_POSTGRES_URL",
@@ -132,8 +133,7 @@ def _cpu_of(replica: int, replicas: int) -> int | None:
     """As the docs advise: each replica on a CPU of its own (``serve --cpus``: its calls all
     cross to threads, which one CPU makes cheaper) while that leaves the machine a CPU for the
     rest (the trainers, the database); else every replica on every CPU."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return replica if replicas < cpus else None
+    return replica if replicas < len(allowed_cpus()) else None
 
 
 def _setups(pg_url: str, redis_url: str) -> list[tuple[str, Callable[[], Any], str]]:

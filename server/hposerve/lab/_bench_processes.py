@@ -10,6 +10,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+from hposerve.server.domain._cpus import allowed_cpus
+
 __all__ = ["bench_cpus", "free_port", "hposerve_server", "python_module", "server_process"]
 
 _SERVE = [sys.executable, "-m", "hposerve.server", "--log-level", "WARNING", "serve"]
@@ -45,9 +47,7 @@ def bench_cpus(index: int) -> str | None:
     """The CPU of the bench's ``index``-th server process of a case, each its own in turn
     (``serve --cpus``); None where the machine gives this process one CPU, or has no CPU
     affinity."""
-    if not hasattr(os, "sched_getaffinity"):
-        return None
-    cpus = sorted(os.sched_getaffinity(0))
+    cpus = sorted(allowed_cpus())
     return str(cpus[index % len(cpus)]) if len(cpus) > 1 else None
 
 

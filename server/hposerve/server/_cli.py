@@ -27,9 +27,13 @@ def _serve(args: argparse.Namespace) -> int:
     from hposerve.server.domain._cpus import pin
     from hposerve.server.transport import RefusedToStart, serve
 
-    try:
-        if args.cpus is not None:
+    if args.cpus is not None:
+        try:
             pin(args.cpus)
+        except ValueError as e:  # a CPU it may not use: said before anything is opened
+            print(f"hposerve serve: {e}", file=sys.stderr)
+            return 2
+    try:
         serve(
             f"{args.host}:{args.port}",
             storage=args.storage,
@@ -47,7 +51,7 @@ def _serve(args: argparse.Namespace) -> int:
                 asks_per_second=args.max_asks_per_second,
             ),
         )
-    except (RefusedToStart, DomainError, ValueError) as e:
+    except (RefusedToStart, DomainError) as e:
         print(f"hposerve serve: {e}", file=sys.stderr)
         return 2
     return 0

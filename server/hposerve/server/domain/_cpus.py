@@ -49,7 +49,10 @@ def parse_cpus(text: str) -> frozenset[int]:
 
 
 def allowed_cpus() -> frozenset[int]:
-    """The CPUs this process may run on (its affinity, as its cpuset and ``taskset`` left it)."""
+    """The CPUs this process may run on (its affinity, as its cpuset and ``taskset`` left it);
+    none where the platform has no CPU affinity (nothing can be pinned there)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return frozenset()
     return frozenset(os.sched_getaffinity(0))
 
 
@@ -59,9 +62,9 @@ def pin(cpus: frozenset[int]) -> None:
     Raises:
         ValueError: A CPU this process may not run on, or the platform has no CPU affinity.
     """
-    if not hasattr(os, "sched_setaffinity"):
-        raise ValueError("--cpus needs CPU affinity, which this platform does not offer")
     allowed = allowed_cpus()
+    if not allowed:
+        raise ValueError("--cpus needs CPU affinity, which this platform does not offer")
     if not cpus <= allowed:
         raise ValueError(
             f"CPU {min(cpus - allowed)} is not among those this process may run on: "
